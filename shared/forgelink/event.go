@@ -1,0 +1,99 @@
+package forgelink
+
+import "time"
+
+// EventType is the normalized kind of a VCS event.
+type EventType string
+
+// The normalized event types, the same for GitHub and Bitbucket.
+const (
+	BranchPush   EventType = "push"          // commits pushed to (or a new) branch
+	TagPush      EventType = "tag"           // a tag created or moved
+	BranchDelete EventType = "branch_delete" // a branch deleted
+	TagDelete    EventType = "tag_delete"    // a tag deleted
+	PullRequest  EventType = "pull_request"  // see PRAction
+)
+
+// PRAction is what happened to a pull request.
+type PRAction string
+
+// The pull-request actions forgelink acts on.
+const (
+	PROpened      PRAction = "opened"
+	PRSynchronize PRAction = "synchronize" // new commits on the head branch
+	PRReopened    PRAction = "reopened"
+	PRClosed      PRAction = "closed" // closed without merging (declined)
+	PRMerged      PRAction = "merged"
+	PREdited      PRAction = "edited" // e.g. its base branch changed
+)
+
+// Event is one normalized VCS event. A single delivery may carry several
+// (a Bitbucket push names every ref it changed).
+type Event struct {
+	Type EventType `json:"type"`
+	// Branch is the pushed branch, or a pull request's head branch.
+	Branch string `json:"branch,omitempty"`
+	// Tag is the pushed or deleted tag.
+	Tag string `json:"tag,omitempty"`
+	// Revision is the commit the event is about (the new head).
+	Revision string `json:"revision,omitempty"`
+	// Before is the previous head, when the VCS says.
+	Before string `json:"before,omitempty"`
+	// Message is the head commit's message, used for [ci skip].
+	Message string `json:"message,omitempty"`
+	// Actor is the login (or Bitbucket nickname) of who caused the event.
+	Actor string `json:"actor,omitempty"`
+	// DefaultBranch is the repository's default branch as the payload names it ("" if it does not).
+	DefaultBranch string `json:"default_branch,omitempty"`
+	// PR is set for pull-request events.
+	PR *PR `json:"pr,omitempty"`
+}
+
+// PR describes the pull request of a PullRequest event.
+type PR struct {
+	Number     int      `json:"number"`
+	Action     PRAction `json:"action"`
+	BaseBranch string   `json:"base_branch"`
+	// HeadRepo is the full name of the repository the head branch lives in.
+	HeadRepo string `json:"head_repo,omitempty"`
+	// Fork is true when the head branch lives in another repository.
+	Fork bool `json:"fork"`
+}
+
+// DeliveryState tracks a delivery from intake to the trigger function.
+type DeliveryState string
+
+// Delivery states. A delivery is Received when stored and Enqueued once the
+// queue accepted it; a redelivery of a Received one is enqueued again, so a
+// queue failure never loses an event.
+const (
+	Received DeliveryState = "received"
+	Enqueued DeliveryState = "enqueued"
+)
+
+// DeliveryTTL is how long a delivery id is remembered for de-duplication:
+// GitHub redelivers up to 3 days back, GitHub Enterprise Server 7.
+const DeliveryTTL = 8 * 24 * time.Hour
+
+// Delivery is one accepted webhook delivery. It is keyed by (HookID, ID):
+// GitHub reuses delivery ids across hooks and on redelivery.
+type Delivery struct {
+	HookID  string        `json:"hook_id"`
+	ID      string        `json:"id"`
+	Project string        `json:"project"` // slug string
+	Event   string        `json:"event"`   // the VCS's event name, e.g. "push", "repo:push"
+	Events  []Event       `json:"events"`
+	State   DeliveryState `json:"state"`
+	// ReceivedAt is when intake accepted it; ExpiresAt when it may be forgotten.
+	ReceivedAt time.Time `json:"received_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// Message is what intake enqueues for the trigger function: enough to load
+// the delivery, and the events so a consumer need not read the store first.
+type Message struct {
+	HookID     string  `json:"hook_id"`
+	DeliveryID string  `json:"delivery_id"`
+	Project    string  `json:"project"`
+	Events     []Event `json:"events"`
+}
