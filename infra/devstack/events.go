@@ -1,0 +1,141 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// The sample project that `seed` creates and the sample events target.
+// README names them; the secret is for local use only.
+const (
+	SampleVCS      = "github"
+	SampleOrg      = "octo-org"
+	SampleRepo     = "hello-world"
+	SampleHookID   = "hk_example"
+	SampleBBHookID = "hk_example_bb"
+	SampleSecret   = "forgelink-example-secret"
+	SampleAPIToken = "fl_example_token_for_make_invoke"
+)
+
+// sampleEvent describes one file in events/.
+type sampleEvent struct {
+	file    string
+	method  string
+	route   string
+	path    string
+	headers map[string]string
+	corpus  string // corpus file for the body ("" = no body)
+	sign    string // header to put the signature in ("" = unsigned)
+	secret  string
+}
+
+var samples = []sampleEvent{
+	{file: "github-push.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/github/" + SampleHookID,
+		headers: map[string]string{"x-github-event": "push", "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
+		corpus:  "github/push.json", sign: "x-hub-signature-256", secret: SampleSecret},
+	{file: "github-pull-request.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/github/" + SampleHookID,
+		headers: map[string]string{"x-github-event": "pull_request", "x-github-delivery": "8f6a9c10-cc78-11e3-81ab-4c9367dc0958"},
+		corpus:  "github/pull_request.opened.json", sign: "x-hub-signature-256", secret: SampleSecret},
+	{file: "github-tag.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/github/" + SampleHookID,
+		headers: map[string]string{"x-github-event": "push", "x-github-delivery": "a1b2c3d4-cc78-11e3-81ab-4c9367dc0958"},
+		corpus:  "github/push.tag.json", sign: "x-hub-signature-256", secret: SampleSecret},
+	{file: "github-ping.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/github/" + SampleHookID,
+		headers: map[string]string{"x-github-event": "ping", "x-github-delivery": "0c3a4b5e-cc78-11e3-81ab-4c9367dc0958"},
+		corpus:  "github/ping.json", sign: "x-hub-signature-256", secret: SampleSecret},
+	{file: "github-push-bad-signature.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/github/" + SampleHookID,
+		headers: map[string]string{"x-github-event": "push", "x-github-delivery": "deadbeef-cc78-11e3-81ab-4c9367dc0958"},
+		corpus:  "github/push.json", sign: "x-hub-signature-256", secret: "not-the-secret"},
+	{file: "bitbucket-push.json", method: "POST", route: "POST /hooks/{vcs}/{hookID}", path: "/hooks/bitbucket/" + SampleBBHookID,
+		headers: map[string]string{"x-event-key": "repo:push", "x-request-uuid": "3b4f7a52-1f0e-4d8a-9a58-6f1f0f3c2b11", "x-hook-uuid": "{9f6a1c2e-4b7d-4e3f-8a2b-1c0d9e8f7a6b}", "x-attempt-number": "1"},
+		corpus:  "bitbucket/repo-push.json", sign: "x-hub-signature", secret: SampleSecret},
+	{file: "keys-get-project.json", method: "GET", route: "GET /api/v2/{proxy+}", path: "/api/v2/project/gh/" + SampleOrg + "/" + SampleRepo,
+		headers: map[string]string{"circle-token": SampleAPIToken}},
+}
+
+// buildEvent returns the API Gateway HTTP API (v2) event for s, with the
+// body read from the corpus in corpusDir and signed with s.secret.
+func buildEvent(s sampleEvent, corpusDir string) (*events.APIGatewayV2HTTPRequest, error) {
+	headers := map[string]string{
+		"host":            "abc123.execute-api.us-east-1.amazonaws.com",
+		"user-agent":      "GitHub-Hookshot/044aadd",
+		"x-forwarded-for": "192.30.252.1",
+	}
+	if strings.HasPrefix(s.path, "/hooks/bitbucket") {
+		headers["user-agent"] = "Bitbucket-Webhooks/2.0"
+	}
+	if strings.HasPrefix(s.path, "/api/") {
+		headers["user-agent"] = "curl/8.5.0"
+	}
+	for k, v := range s.headers {
+		headers[k] = v
+	}
+	var body string
+	if s.corpus != "" {
+		b, err := os.ReadFile(filepath.Join(corpusDir, s.corpus))
+		if err != nil {
+			return nil, fmt.Errorf("sample %s: %w", s.file, err)
+		}
+		body = string(b)
+		headers["content-type"] = "application/json"
+		headers["content-length"] = fmt.Sprint(len(b))
+		if s.sign != "" {
+			mac := hmac.New(sha256.New, []byte(s.secret))
+			mac.Write(b)
+			headers[s.sign] = "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		}
+	}
+	return &events.APIGatewayV2HTTPRequest{
+		Version:  "2.0",
+		RouteKey: s.route,
+		RawPath:  s.path,
+		Headers:  headers,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey:     s.route,
+			AccountID:    "123456789012",
+			Stage:        "$default",
+			RequestID:    "JKJaXmPLvHcESHA=",
+			APIID:        "abc123",
+			DomainName:   "abc123.execute-api.us-east-1.amazonaws.com",
+			DomainPrefix: "abc123",
+			Time:         "25/Nov/2026:12:00:00 +0000",
+			TimeEpoch:    1795608000000,
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method:    s.method,
+				Path:      s.path,
+				Protocol:  "HTTP/1.1",
+				SourceIP:  "192.30.252.1",
+				UserAgent: headers["user-agent"],
+			},
+		},
+		Body: body,
+	}, nil
+}
+
+// writeEvents regenerates every sample event into dir.
+func writeEvents(dir, corpusDir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, s := range samples {
+		ev, err := buildEvent(s, corpusDir)
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return fmt.Errorf("sample %s: %w", s.file, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.file), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("sample %s: %w", s.file, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"forgelink/shared/dynamo"
+	"forgelink/shared/follow"
+	"forgelink/shared/forgelink"
+	"forgelink/shared/sealer"
+	"forgelink/shared/sshkeys"
+)
+
+// awsConfig is a static configuration for a local AWS server.
+func awsConfig(endpoint string) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+}
+
+// seed creates the resources template.yaml declares on the local server and
+// stores the sample projects. It returns the functions' environment.
+func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) {
+	cfg := awsConfig(endpoint)
+	tmpl, err := os.ReadFile(templatePath)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	names := map[string]string{
+		"ProjectsTable":   "forgelink-projects-" + suffix,
+		"DeliveriesTable": "forgelink-deliveries-" + suffix,
+	}
+	ddb := dynamodb.NewFromConfig(cfg)
+	if err := dynamo.CreateTables(ctx, ddb, tmpl, names); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	sq := sqs.NewFromConfig(cfg)
+	qout, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("forgelink-intake-" + suffix)})
+	if err != nil {
+		return nil, fmt.Errorf("seed: create queue: %w", err)
+	}
+	km := kms.NewFromConfig(cfg)
+	kout, err := km.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("forgelink make invoke")})
+	if err != nil {
+		return nil, fmt.Errorf("seed: create KMS key: %w", err)
+	}
+	keyID := aws.ToString(kout.KeyMetadata.KeyId)
+
+	st := dynamo.New(ddb, dynamo.Tables{Projects: names["ProjectsTable"], Deliveries: names["DeliveriesTable"]})
+	sl := sealer.NewEnvelope(sealer.NewKMS(km, keyID))
+	for _, p := range []struct {
+		vcs, hookID string
+	}{{"github", SampleHookID}, {"bitbucket", SampleBBHookID}} {
+		if err := seedProject(ctx, st, sl, p.vcs, p.hookID); err != nil {
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+	}
+	return []string{
+		"FORGELINK_PROJECTS_TABLE=" + names["ProjectsTable"],
+		"FORGELINK_DELIVERIES_TABLE=" + names["DeliveriesTable"],
+		"FORGELINK_INTAKE_QUEUE_URL=" + aws.ToString(qout.QueueUrl),
+		"FORGELINK_KMS_KEY_ID=" + keyID,
+		"FORGELINK_API_TOKEN=" + SampleAPIToken,
+	}, nil
+}
+
+func seedProject(ctx context.Context, st forgelink.Store, sl forgelink.Sealer, vcs, hookID string) error {
+	slug, err := forgelink.NewSlug(vcs, SampleOrg, SampleRepo)
+	if err != nil {
+		return err
+	}
+	key, err := sshkeys.Generate(sshkeys.ED25519, rand.Reader)
+	if err != nil {
+		return err
+	}
+	sealedKey, err := sl.Seal(ctx, key.PrivatePEM, slug.AAD(follow.PurposeDeployKey))
+	if err != nil {
+		return err
+	}
+	sealedSecret, err := sl.Seal(ctx, []byte(SampleSecret), slug.AAD(follow.PurposeWebhookSecret))
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	return st.CreateProject(ctx, &forgelink.Project{
+		Slug:          slug,
+		State:         forgelink.Following,
+		HookID:        hookID,
+		DefaultBranch: "main",
+		FollowedBy:    "octocat",
+		DeployKey: forgelink.SSHKey{
+			PublicKey:         key.AuthorizedKey,
+			FingerprintMD5:    key.FingerprintMD5,
+			FingerprintSHA256: key.FingerprintSHA256,
+			SealedPrivateKey:  sealedKey,
+			CreatedAt:         now,
+		},
+		DeployKeyVCSID: "1",
+		WebhookVCSID:   "1",
+		Secrets:        []forgelink.WebhookSecret{{Sealed: sealedSecret}},
+		Settings:       forgelink.DefaultSettings(),
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	})
+}

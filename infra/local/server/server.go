@@ -1,0 +1,139 @@
+// Package server is forgelink's one-process server: every HTTP route of
+// every function on one listener, the queue consumers in-process, and the
+// embedded bbolt store and local key file under FORGELINK_DATA. It runs the
+// same handlers as the Lambda functions.
+//
+//	srv, err := server.New(cfg, logger)
+//	if err != nil { ... }
+//	defer srv.Close()
+//	http.ListenAndServe(cfg.Addr, srv.Handler())
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"forgelink/shared/bolt"
+	"forgelink/shared/config"
+	"forgelink/shared/follow"
+	"forgelink/shared/forgelink"
+	"forgelink/shared/httpapi"
+	"forgelink/shared/lambdaapp"
+	"forgelink/shared/queue"
+	"forgelink/shared/sealer"
+)
+
+// Server is the one-process forgelink.
+type Server struct {
+	// Token is the API token (FORGELINK_API_TOKEN, or generated on first run
+	// and kept in FORGELINK_DATA/api-token).
+	Token string
+	// Store and Queue are exposed for end-to-end tests.
+	Store *bolt.Store
+	Queue *queue.Local
+
+	handler http.Handler
+}
+
+// Options adjust the server for tests.
+type Options struct {
+	// HTTPClient is used for VCS API calls (default: 20s timeout).
+	HTTPClient *http.Client
+	// Consume handles intake messages; default: log them (the trigger
+	// function consumes them when it exists).
+	Consume queue.Consumer
+}
+
+// New opens the data directory and builds the server.
+func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	cfg.LocalDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("FORGELINK_DATA: create %s: %w", cfg.DataDir, err)
+	}
+	token, err := apiToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "forgelink.db"))
+	if err != nil {
+		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
+	}
+	keys, err := sealer.OpenKeyFile(filepath.Join(cfg.DataDir, "master.key"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
+	}
+	sl := sealer.NewEnvelope(keys)
+
+	consume := opts.Consume
+	if consume == nil {
+		consume = func(ctx context.Context, m *forgelink.Message) error {
+			log.InfoContext(ctx, "delivery queued for the trigger function", "delivery", m.DeliveryID, "hook_id", m.HookID, "project", m.Project, "events", len(m.Events))
+			return nil
+		}
+	}
+	q := queue.NewLocal(consume, queue.LocalOptions{Log: log})
+
+	intake := &httpapi.Intake{Store: st, Sealer: sl, Queue: q, Log: log}
+	projects := &httpapi.Projects{
+		Store:     st,
+		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: lambdaapp.EnvForges(cfg, opts.HTTPClient), Log: log},
+		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
+		PublicURL: cfg.PublicURL,
+		Log:       log,
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/hooks/", intake.Handler())
+	mux.Handle("/api/", projects.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))
+	})
+	return &Server{Token: token, Store: st, Queue: q, handler: mux}, nil
+}
+
+// Handler serves every route.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close drains the queue and closes the store.
+func (s *Server) Close() error {
+	s.Queue.Close()
+	return s.Store.Close()
+}
+
+// apiToken returns FORGELINK_API_TOKEN, or the token kept in the data
+// directory, generating it (0600) on first run.
+func apiToken(cfg *config.Config) (string, error) {
+	if cfg.APIToken != "" {
+		return cfg.APIToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, "api-token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); len(t) >= 16 {
+			return t, nil
+		}
+		return "", fmt.Errorf("FORGELINK_DATA: %s holds no valid token; delete it to generate a new one", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("FORGELINK_DATA: read %s: %w", path, err)
+	}
+	raw := make([]byte, 20)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate API token: %w", err)
+	}
+	t := "fl_" + hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("FORGELINK_DATA: write %s: %w", path, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,144 @@
+// Package config reads forgelink's configuration from the environment and
+// rejects a bad one at start-up with one line naming the variable.
+//
+//	cfg, err := config.FromEnv(os.LookupEnv)
+//	if err != nil {
+//		fmt.Fprintln(os.Stderr, err) // e.g. "config: FORGELINK_PUBLIC_URL: ..."
+//		os.Exit(2)
+//	}
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Config is forgelink's configuration. Every field comes from one variable.
+type Config struct {
+	Addr          string // FORGELINK_ADDR
+	PublicURL     string // FORGELINK_PUBLIC_URL, without trailing slash; "" means derive it (see LocalDefaults)
+	DataDir       string // FORGELINK_DATA
+	APIToken      string // FORGELINK_API_TOKEN ("" in local mode: generated)
+	APIUser       string // FORGELINK_API_USER: the login the API token belongs to
+	GitHubAPIURL  string // GITHUB_API_URL, with trailing slash
+	GitHubToken   string // GITHUB_TOKEN
+	OAuthClientID string // GITHUB_OAUTH_CLIENT_ID
+	BitbucketURL  string // BITBUCKET_API_URL, with trailing slash
+	BitbucketTok  string // BITBUCKET_TOKEN
+	LogLevel      string // FORGELINK_LOG_LEVEL: debug, info, warn, error
+
+	// AWS resources, from template.yaml.
+	DynamoDBEndpoint string // DYNAMODB_ENDPOINT: a local DynamoDB server
+	ProjectsTable    string // FORGELINK_PROJECTS_TABLE
+	DeliveriesTable  string // FORGELINK_DELIVERIES_TABLE
+	KMSKeyID         string // FORGELINK_KMS_KEY_ID
+	IntakeQueueURL   string // FORGELINK_INTAKE_QUEUE_URL
+}
+
+// LookupEnv is os.LookupEnv's signature, so tests can pass a map.
+type LookupEnv func(string) (string, bool)
+
+// FromEnv reads and validates the configuration.
+func FromEnv(lookup LookupEnv) (*Config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	c := &Config{
+		Addr:             get("FORGELINK_ADDR", ":8080"),
+		PublicURL:        strings.TrimRight(get("FORGELINK_PUBLIC_URL", ""), "/"),
+		DataDir:          get("FORGELINK_DATA", ".forgelink"),
+		APIToken:         get("FORGELINK_API_TOKEN", ""),
+		APIUser:          get("FORGELINK_API_USER", "local"),
+		GitHubAPIURL:     withSlash(get("GITHUB_API_URL", "https://api.github.com/")),
+		GitHubToken:      get("GITHUB_TOKEN", ""),
+		OAuthClientID:    get("GITHUB_OAUTH_CLIENT_ID", ""),
+		BitbucketURL:     withSlash(get("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0/")),
+		BitbucketTok:     get("BITBUCKET_TOKEN", ""),
+		LogLevel:         strings.ToLower(get("FORGELINK_LOG_LEVEL", "info")),
+		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
+		ProjectsTable:    get("FORGELINK_PROJECTS_TABLE", ""),
+		DeliveriesTable:  get("FORGELINK_DELIVERIES_TABLE", ""),
+		KMSKeyID:         get("FORGELINK_KMS_KEY_ID", ""),
+		IntakeQueueURL:   get("FORGELINK_INTAKE_QUEUE_URL", ""),
+	}
+	for _, u := range []struct{ name, value string }{
+		{"FORGELINK_PUBLIC_URL", c.PublicURL},
+		{"GITHUB_API_URL", c.GitHubAPIURL},
+		{"BITBUCKET_API_URL", c.BitbucketURL},
+		{"DYNAMODB_ENDPOINT", c.DynamoDBEndpoint},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if err := checkURL(u.value); err != nil {
+			return nil, fmt.Errorf("config: %s: %q %v", u.name, u.value, err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("config: FORGELINK_LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.APIToken != "" && len(c.APIToken) < 16 {
+		return nil, fmt.Errorf("config: FORGELINK_API_TOKEN: must be at least 16 characters")
+	}
+	return c, nil
+}
+
+// LocalDefaults fills what the one-process server derives rather than
+// requires: the public URL from the listen address.
+func (c *Config) LocalDefaults() {
+	if c.PublicURL == "" {
+		host := c.Addr
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		c.PublicURL = "http://" + host
+	}
+}
+
+// RequireAWS checks the variables a Lambda function needs.
+func (c *Config) RequireAWS(names ...string) error {
+	vals := map[string]string{
+		"FORGELINK_PROJECTS_TABLE":   c.ProjectsTable,
+		"FORGELINK_DELIVERIES_TABLE": c.DeliveriesTable,
+		"FORGELINK_KMS_KEY_ID":       c.KMSKeyID,
+		"FORGELINK_INTAKE_QUEUE_URL": c.IntakeQueueURL,
+		"FORGELINK_API_TOKEN":        c.APIToken,
+	}
+	for _, n := range names {
+		v, known := vals[n]
+		if !known {
+			return fmt.Errorf("config: unknown variable %s", n)
+		}
+		if v == "" {
+			return fmt.Errorf("config: %s: not set (template.yaml sets it in AWS; see README for local use)", n)
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("is not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("must start with http:// or https://")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("has no host")
+	}
+	return nil
+}
+
+func withSlash(s string) string {
+	if strings.HasSuffix(s, "/") {
+		return s
+	}
+	return s + "/"
+}

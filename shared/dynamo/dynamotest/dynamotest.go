@@ -1,0 +1,185 @@
+// Package dynamotest gives tests DynamoDB tables on a local moto_server,
+// created from template.yaml.
+//
+//	func TestMain(m *testing.M) { dynamotest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		client, tables := dynamotest.New(t)
+//		store := dynamo.New(client, tables)
+//		...
+//	}
+//
+// One server is started per test binary, on first use; DYNAMODB_ENDPOINT
+// names an already running one instead (see awslocal.Start).
+package dynamotest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"forgelink/shared/awslocal"
+	"forgelink/shared/dynamo"
+)
+
+// Region is the region of the test client.
+const Region = "us-east-1"
+
+var (
+	mu     sync.Mutex
+	client *dynamodb.Client
+	stop   func()
+	seq    atomic.Int64
+)
+
+// server returns a client for the local server, starting it on first use.
+// A failed start is tried again by the next caller.
+func server() (*dynamodb.Client, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if client != nil {
+		return client, nil
+	}
+	endpoint, stopServer, err := awslocal.Start(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	client = dynamodb.New(dynamodb.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:   &serialClient{client: awshttp.NewBuildableClient()},
+	})
+	stop = stopServer
+	return client, nil
+}
+
+// serialClient sends one write at a time. DynamoDB applies each
+// conditional write atomically; moto_server answers requests on several
+// threads without a lock, so two conditional puts of the same key can both
+// pass their condition (seen about once in 30 runs of storetest's
+// concurrency tests). Serialized writes restore DynamoDB's atomicity while
+// keeping what the tests are about: reads run concurrently, and the
+// requests of concurrent callers still interleave in every order.
+type serialClient struct {
+	mu     sync.Mutex
+	client *awshttp.BuildableClient
+}
+
+// writes are the operations serialClient serializes.
+var writes = map[string]bool{
+	"PutItem": true, "UpdateItem": true, "DeleteItem": true,
+	"TransactWriteItems": true, "BatchWriteItem": true,
+}
+
+// Do sends r, one at a time if it is a write.
+func (c *serialClient) Do(r *http.Request) (*http.Response, error) {
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	if !writes[op] {
+		return c.client.Do(r)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resp, err := c.client.Do(r)
+	if err != nil {
+		return nil, err
+	}
+	// The write is done once the whole response is in.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// Stop stops the server if this package started it. Tests that use New
+// call it after m.Run, as Main does.
+func Stop() {
+	mu.Lock()
+	defer mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	client, stop = nil, nil
+}
+
+// Main runs the tests and stops the server: a TestMain for packages that
+// use New.
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// New returns a client for the local server and a fresh set of the
+// template's tables under unique names, deleted when the test ends.
+func New(t testing.TB) (*dynamodb.Client, dynamo.Tables) {
+	t.Helper()
+	c, err := server()
+	if err != nil {
+		t.Fatalf("dynamotest: %v", err)
+	}
+	// The pid keeps two test binaries on one DYNAMODB_ENDPOINT apart.
+	prefix := fmt.Sprintf("forgelink-test-%d-%d", os.Getpid(), seq.Add(1))
+	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries"}
+	if err := dynamo.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
+		t.Fatalf("dynamotest: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, name := range []string{tables.Projects, tables.Deliveries} {
+			_, err := c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+			if err != nil {
+				t.Errorf("dynamotest: delete table %s: %v", name, err)
+			}
+		}
+	})
+	return c, tables
+}
+
+// Template returns the module's template.yaml, found in the nearest
+// directory above the working directory that holds go.mod.
+func Template(t testing.TB) []byte {
+	t.Helper()
+	path, err := templatePath()
+	if err != nil {
+		t.Fatalf("dynamotest: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("dynamotest: %v", err)
+	}
+	return b
+}
+
+func templatePath() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "template.yaml"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

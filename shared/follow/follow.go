@@ -1,0 +1,312 @@
+// Package follow installs and removes forgelink on a repository: a
+// read-only deploy key and a signed webhook, recorded in the store.
+//
+//	svc := &follow.Service{Store: st, Sealer: sl, Forges: forges}
+//	res, err := svc.Follow(ctx, slug, "octocat", "https://ci.example.com")
+//
+// Following is idempotent: following again re-installs whatever is missing
+// on the VCS with the same key and secret, and never duplicates them.
+package follow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"forgelink/shared/forgelink"
+	"forgelink/shared/sshkeys"
+)
+
+// DeployKeyTitle is the title of the deploy key forgelink installs.
+const DeployKeyTitle = "forgelink"
+
+// Purposes bound into sealed values' additional authenticated data.
+const (
+	PurposeDeployKey     = "deploy-key"
+	PurposeWebhookSecret = "webhook-secret"
+)
+
+// Forges returns the Forge for a VCS, authenticated as the acting user.
+type Forges func(ctx context.Context, vcs forgelink.VCS) (forgelink.Forge, error)
+
+// Service follows and unfollows projects.
+type Service struct {
+	Store  forgelink.Store
+	Sealer forgelink.Sealer
+	Forges Forges
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Result is the outcome of a Follow.
+type Result struct {
+	Project *forgelink.Project
+	// Created is true when this call created the project.
+	Created bool
+	// HookURL is the webhook URL installed on the repository.
+	HookURL string
+}
+
+// HookURL returns the webhook URL for a project's hook id.
+func HookURL(publicURL string, vcs forgelink.VCS, hookID string) string {
+	return strings.TrimRight(publicURL, "/") + "/hooks/" + string(vcs) + "/" + hookID
+}
+
+// Follow installs the deploy key and the webhook on slug's repository and
+// records the project. publicURL is the base of the installed webhook URL. A failure on the VCS after this call created the
+// project rolls back what it added; if the rollback itself fails the
+// project stays Pending and the next Follow finishes it.
+func (s *Service) Follow(ctx context.Context, slug forgelink.Slug, user, publicURL string) (*Result, error) {
+	forge, err := s.Forges(ctx, slug.VCS)
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", slug, err)
+	}
+	repo, err := forge.Repository(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", slug, vcsError(slug, "read the repository", err))
+	}
+
+	p, created, err := s.loadOrCreate(ctx, slug, user)
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", slug, err)
+	}
+	log := s.log().With("project", slug.String(), "hook_id", p.HookID)
+
+	hookURL := HookURL(publicURL, slug.VCS, p.HookID)
+	keyID, hookID, err := s.install(ctx, forge, p, hookURL)
+	if err != nil {
+		if created {
+			s.rollback(ctx, forge, p, keyID, log)
+		}
+		return nil, fmt.Errorf("follow %s: %w", slug, err)
+	}
+
+	p.State = forgelink.Following
+	p.DeployKeyVCSID = keyID
+	p.WebhookVCSID = hookID
+	p.DefaultBranch = repo.DefaultBranch
+	p.Private = repo.Private
+	p.UpdatedAt = s.now()
+	if err := s.Store.UpdateProject(ctx, p); err != nil {
+		return nil, fmt.Errorf("follow %s: record installed key and hook: %w", slug, err)
+	}
+	log.InfoContext(ctx, "followed", "created", created, "deploy_key_id", keyID, "webhook_id", hookID)
+	return &Result{Project: p, Created: created, HookURL: hookURL}, nil
+}
+
+// loadOrCreate returns the stored project, creating a Pending one with a new
+// deploy key, webhook secret and hook id when there is none.
+func (s *Service) loadOrCreate(ctx context.Context, slug forgelink.Slug, user string) (*forgelink.Project, bool, error) {
+	p, err := s.Store.GetProject(ctx, slug)
+	if err == nil {
+		return p, false, nil
+	}
+	if forgelink.KindOf(err) != forgelink.NotFound {
+		return nil, false, err
+	}
+	p, err = s.newProject(ctx, slug, user)
+	if err != nil {
+		return nil, false, err
+	}
+	err = s.Store.CreateProject(ctx, p)
+	if forgelink.KindOf(err) == forgelink.Conflict {
+		// Another follow of the same repository won the race; finish its project.
+		p, err = s.Store.GetProject(ctx, slug)
+		return p, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return p, true, nil
+}
+
+func (s *Service) newProject(ctx context.Context, slug forgelink.Slug, user string) (*forgelink.Project, error) {
+	now := s.now()
+	key, err := sshkeys.Generate(sshkeys.ED25519, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate deploy key: %w", err)
+	}
+	sealedKey, err := s.Sealer.Seal(ctx, key.PrivatePEM, slug.AAD(PurposeDeployKey))
+	if err != nil {
+		return nil, fmt.Errorf("seal deploy key: %w", err)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	sealedSecret, err := s.Sealer.Seal(ctx, []byte(secret), slug.AAD(PurposeWebhookSecret))
+	if err != nil {
+		return nil, fmt.Errorf("seal webhook secret: %w", err)
+	}
+	hookID, err := NewHookID()
+	if err != nil {
+		return nil, err
+	}
+	return &forgelink.Project{
+		Slug:       slug,
+		State:      forgelink.Pending,
+		HookID:     hookID,
+		FollowedBy: user,
+		DeployKey: forgelink.SSHKey{
+			PublicKey:         key.AuthorizedKey,
+			FingerprintMD5:    key.FingerprintMD5,
+			FingerprintSHA256: key.FingerprintSHA256,
+			SealedPrivateKey:  sealedKey,
+			CreatedAt:         now,
+		},
+		Secrets:   []forgelink.WebhookSecret{{Sealed: sealedSecret}},
+		Settings:  forgelink.DefaultSettings(),
+		CreatedAt: now,
+		UpdatedAt: now,
+	}, nil
+}
+
+// install ensures the deploy key and then the hook. It returns the key id
+// even when installing the hook fails, so a rollback can remove it.
+func (s *Service) install(ctx context.Context, forge forgelink.Forge, p *forgelink.Project, hookURL string) (keyID, hookID string, err error) {
+	keyID, err = forge.EnsureDeployKey(ctx, p.Slug, DeployKeyTitle, p.DeployKey.PublicKey)
+	if err != nil {
+		return "", "", vcsError(p.Slug, "add the deploy key", err)
+	}
+	secret, err := s.currentSecret(ctx, p)
+	if err != nil {
+		return keyID, "", err
+	}
+	hookID, err = forge.EnsureHook(ctx, p.Slug, forgelink.HookSpec{URL: hookURL, Secret: secret})
+	if err != nil {
+		return keyID, "", vcsError(p.Slug, "add the webhook", err)
+	}
+	return keyID, hookID, nil
+}
+
+func (s *Service) currentSecret(ctx context.Context, p *forgelink.Project) (string, error) {
+	if len(p.Secrets) == 0 {
+		return "", forgelink.Errorf(forgelink.Internal, "project %s has no webhook secret", p.Slug)
+	}
+	b, err := s.Sealer.Open(ctx, p.Secrets[0].Sealed, p.Slug.AAD(PurposeWebhookSecret))
+	if err != nil {
+		return "", fmt.Errorf("open webhook secret: %w", err)
+	}
+	return string(b), nil
+}
+
+// rollback undoes a first follow that failed halfway. When it cannot remove
+// the deploy key it keeps the Pending project, whose key the next follow
+// finds and reuses.
+func (s *Service) rollback(ctx context.Context, forge forgelink.Forge, p *forgelink.Project, keyID string, log *slog.Logger) {
+	// The caller's context may be what failed; the rollback gets its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if keyID != "" {
+		if err := forge.DeleteDeployKey(ctx, p.Slug, keyID); err != nil {
+			log.WarnContext(ctx, "rollback: deploy key stays; the next follow reuses it", "err", err)
+			return
+		}
+	}
+	if err := s.Store.DeleteProject(ctx, p.Slug); err != nil {
+		log.WarnContext(ctx, "rollback: pending project stays; the next follow finishes it", "err", err)
+		return
+	}
+	log.InfoContext(ctx, "rolled back a follow that failed halfway")
+}
+
+// Unfollow removes the webhook and the deploy key from the repository and
+// then the project. If the VCS refuses, the project stays followed and the
+// error says why; unfollowing again retries.
+func (s *Service) Unfollow(ctx context.Context, slug forgelink.Slug) error {
+	p, err := s.Store.GetProject(ctx, slug)
+	if err != nil {
+		return fmt.Errorf("unfollow %s: %w", slug, err)
+	}
+	forge, err := s.Forges(ctx, slug.VCS)
+	if err != nil {
+		return fmt.Errorf("unfollow %s: %w", slug, err)
+	}
+	if p.WebhookVCSID != "" {
+		if err := forge.DeleteHook(ctx, slug, p.WebhookVCSID); err != nil {
+			return fmt.Errorf("unfollow %s: %w", slug, vcsError(slug, "remove the webhook", err))
+		}
+	}
+	if p.DeployKeyVCSID != "" {
+		if err := forge.DeleteDeployKey(ctx, slug, p.DeployKeyVCSID); err != nil {
+			return fmt.Errorf("unfollow %s: %w", slug, vcsError(slug, "remove the deploy key", err))
+		}
+	}
+	if err := s.Store.DeleteProject(ctx, slug); err != nil {
+		return fmt.Errorf("unfollow %s: %w", slug, err)
+	}
+	s.log().InfoContext(ctx, "unfollowed", "project", slug.String())
+	return nil
+}
+
+// vcsError turns a Forge error into one that says what forgelink was doing
+// and keeps a kind that makes sense to forgelink's own caller: the VCS
+// rejecting the user's token is not the caller failing to authenticate to
+// forgelink, so Unauthorized becomes Forbidden.
+func vcsError(slug forgelink.Slug, doing string, err error) error {
+	name := "GitHub"
+	if slug.VCS == forgelink.Bitbucket {
+		name = "Bitbucket"
+	}
+	kind := forgelink.KindOf(err)
+	msg := forgelink.MessageOf(err)
+	switch kind {
+	case forgelink.Unauthorized:
+		kind = forgelink.Forbidden
+		msg = fmt.Sprintf("%s rejected the token while trying to %s of %s; sign in again or set a valid token", name, doing, slug.FullName())
+	case forgelink.Forbidden:
+		msg = fmt.Sprintf("%s refused to %s of %s: %s (you need admin rights on the repository)", name, doing, slug.FullName(), msg)
+	case forgelink.NotFound:
+		msg = fmt.Sprintf("%s repository %s not found, or the token cannot see it", name, slug.FullName())
+	case forgelink.Transient:
+		msg = fmt.Sprintf("%s is unavailable or rate limiting while trying to %s of %s; try again", name, doing, slug.FullName())
+	case forgelink.Conflict, forgelink.Upstream, forgelink.Invalid:
+		if msg == "" {
+			msg = "request refused"
+		}
+		msg = fmt.Sprintf("%s refused to %s of %s: %s", name, doing, slug.FullName(), msg)
+		if kind == forgelink.Invalid {
+			kind = forgelink.Upstream
+		}
+	default:
+		return err
+	}
+	return forgelink.E(kind, msg, err)
+}
+
+// NewSecret returns a random webhook secret: 32 bytes, hex-encoded.
+func NewSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// NewHookID returns a random, URL-safe, opaque hook id.
+func NewHookID() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate hook id: %w", err)
+	}
+	return "hk_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}

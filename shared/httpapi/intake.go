@@ -1,0 +1,279 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"forgelink/shared/bitbucket"
+	"forgelink/shared/follow"
+	"forgelink/shared/forgelink"
+	"forgelink/shared/github"
+)
+
+// MaxWebhookBody is the largest delivery intake reads: GitHub caps payloads
+// at 25 MB.
+const MaxWebhookBody = 25 << 20
+
+// provider is what intake needs to know about one VCS's webhooks.
+type provider struct {
+	vcs             forgelink.VCS
+	eventHeader     string
+	deliveryHeader  string
+	signatureHeader string
+	pings           []string
+	verify          func(body []byte, signature string, secrets ...[]byte) error
+	parse           func(event string, body []byte) ([]forgelink.Event, error)
+	fromForm        func(body []byte) ([]byte, error) // nil: form bodies are refused
+}
+
+var providers = map[string]*provider{
+	"github": {
+		vcs:             forgelink.GitHub,
+		eventHeader:     github.EventHeader,
+		deliveryHeader:  github.DeliveryHeader,
+		signatureHeader: github.SignatureHeader,
+		pings:           []string{"ping"},
+		verify:          github.VerifySignature,
+		parse:           github.ParseEvent,
+		fromForm:        github.PayloadFromForm,
+	},
+	"bitbucket": {
+		vcs:             forgelink.Bitbucket,
+		eventHeader:     bitbucket.EventHeader,
+		deliveryHeader:  bitbucket.DeliveryHeader,
+		signatureHeader: bitbucket.SignatureHeader,
+		pings:           []string{"diagnostics:ping"},
+		verify:          bitbucket.VerifySignature,
+		parse:           bitbucket.ParseEvent,
+	},
+}
+
+// Intake receives webhook deliveries: it verifies each against its
+// project's secret, drops duplicates, stores it and enqueues it for the
+// trigger function. It never calls a VCS API and starts no goroutine that
+// outlives the request.
+type Intake struct {
+	Store  forgelink.Store
+	Sealer forgelink.Sealer
+	Queue  forgelink.Queue
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Handler serves POST /hooks/github/{hookID} and POST /hooks/bitbucket/{hookID}.
+func (in *Intake) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hooks/{vcs}/{hookID}", in.receive)
+	mux.HandleFunc("POST /hooks/{vcs}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "post to the hook URL that follow installed: /hooks/" + r.PathValue("vcs") + "/{hook-id}"})
+	})
+	mux.HandleFunc("/hooks/{vcs}/{hookID}", methodNotAllowed("POST"))
+	mux.HandleFunc("/", notFound)
+	return mux
+}
+
+// receive handles one delivery. The order matters: the project (and so the
+// secret) is chosen from the URL, the body is read through a limit, and the
+// signature is verified before a byte of the body is parsed.
+func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, ok := providers[r.PathValue("vcs")]
+	if !ok {
+		notFound(w, r)
+		return
+	}
+	hookID := r.PathValue("hookID")
+	deliveryID := r.Header.Get(p.deliveryHeader)
+	log := in.log().With("delivery", deliveryID, "hook_id", hookID, "vcs", string(p.vcs))
+
+	project, err := in.Store.GetProjectByHookID(ctx, hookID)
+	if err == nil && project.Slug.VCS != p.vcs {
+		err = forgelink.Errorf(forgelink.NotFound, "unknown hook")
+	}
+	if err != nil {
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			err = forgelink.E(forgelink.NotFound, "unknown hook: the repository is not followed", err)
+		}
+		writeError(w, r, log, err)
+		return
+	}
+	log = log.With("project", project.Slug.String())
+
+	body, err := readLimited(w, r, MaxWebhookBody)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	secrets, err := in.secrets(ctx, project)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	if err := p.verify(body, r.Header.Get(p.signatureHeader), secrets...); err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+
+	payload, err := jsonPayload(p, r.Header.Get("Content-Type"), body)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	event := r.Header.Get(p.eventHeader)
+	if event == "" {
+		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.eventHeader))
+		return
+	}
+	for _, ping := range p.pings {
+		if event == ping {
+			log.InfoContext(ctx, "ping")
+			writeJSON(w, http.StatusOK, map[string]any{"ping": true})
+			return
+		}
+	}
+	if deliveryID == "" {
+		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.deliveryHeader))
+		return
+	}
+	if len(deliveryID) > 200 {
+		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
+		return
+	}
+	events, err := p.parse(event, payload)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	log = log.With("event", event)
+	if len(events) == 0 {
+		log.InfoContext(ctx, "ignored: nothing to build")
+		writeJSON(w, http.StatusOK, map[string]any{"ignored": true, "event": event})
+		return
+	}
+
+	now := in.now()
+	d := &forgelink.Delivery{
+		HookID:     hookID,
+		ID:         deliveryID,
+		Project:    project.Slug.String(),
+		Event:      event,
+		Events:     events,
+		State:      forgelink.Received,
+		ReceivedAt: now,
+		ExpiresAt:  now.Add(forgelink.DeliveryTTL),
+	}
+	status, resp, err := in.accept(ctx, d, log)
+	if err != nil {
+		writeError(w, r, log, err)
+		return
+	}
+	writeJSON(w, status, resp)
+}
+
+// accept stores d unless it is a duplicate and makes sure it is enqueued.
+// A duplicate that was stored but never enqueued (the queue failed) is
+// enqueued now, so a redelivery recovers it.
+func (in *Intake) accept(ctx context.Context, d *forgelink.Delivery, log *slog.Logger) (int, any, error) {
+	err := in.Store.CreateDelivery(ctx, d)
+	if forgelink.KindOf(err) == forgelink.Conflict {
+		prev, gerr := in.Store.GetDelivery(ctx, d.HookID, d.ID)
+		if gerr != nil {
+			return 0, nil, fmt.Errorf("intake: read duplicate delivery: %w", gerr)
+		}
+		if prev.State == forgelink.Enqueued {
+			log.InfoContext(ctx, "duplicate delivery dropped")
+			return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID}, nil
+		}
+		d = prev // stored earlier but not enqueued: finish the job
+		log.InfoContext(ctx, "redelivery of an unqueued delivery; enqueueing")
+	} else if err != nil {
+		return 0, nil, fmt.Errorf("intake: store delivery: %w", err)
+	}
+
+	msg := &forgelink.Message{HookID: d.HookID, DeliveryID: d.ID, Project: d.Project, Events: d.Events}
+	if err := in.Queue.Publish(ctx, msg); err != nil {
+		// The delivery stays Received: GitHub shows the failure and a
+		// redelivery enqueues it.
+		return 0, nil, forgelink.E(forgelink.Transient, "could not enqueue the delivery; redeliver it", err)
+	}
+	if err := in.Store.SetDeliveryState(ctx, d.HookID, d.ID, forgelink.Enqueued); err != nil {
+		// Enqueued but not marked: a redelivery would enqueue it again, which
+		// the trigger tolerates (one pipeline per revision).
+		log.WarnContext(ctx, "delivery enqueued but not marked enqueued", "err", err)
+	}
+	log.InfoContext(ctx, "delivery accepted", "events", len(d.Events))
+	return http.StatusAccepted, map[string]any{"delivery": d.ID}, nil
+}
+
+// secrets opens the project's webhook secrets that are still valid: the
+// current one and, during a rotation's grace period, the previous one.
+func (in *Intake) secrets(ctx context.Context, p *forgelink.Project) ([][]byte, error) {
+	now := in.now()
+	out := make([][]byte, 0, len(p.Secrets))
+	for _, s := range p.Secrets {
+		if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
+			continue
+		}
+		b, err := in.Sealer.Open(ctx, s.Sealed, p.Slug.AAD(follow.PurposeWebhookSecret))
+		if err != nil {
+			return nil, fmt.Errorf("intake: open webhook secret of %s: %w", p.Slug, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// readLimited reads the whole body, refusing one over limit with TooLarge
+// without reading past the limit.
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, forgelink.Errorf(forgelink.TooLarge, "body is %d bytes; the limit is %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, forgelink.Errorf(forgelink.TooLarge, "body is over the %d-byte limit", limit)
+	case err != nil:
+		return nil, forgelink.E(forgelink.Invalid, "could not read the request body", err)
+	}
+	return body, nil
+}
+
+// jsonPayload returns the JSON payload of a delivery body by content type.
+func jsonPayload(p *provider, contentType string, body []byte) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if contentType == "" {
+		mt, err = "application/json", nil
+	}
+	if err != nil {
+		return nil, forgelink.Errorf(forgelink.Invalid, "unreadable Content-Type %q", contentType)
+	}
+	switch {
+	case mt == "application/json":
+		return body, nil
+	case mt == "application/x-www-form-urlencoded" && p.fromForm != nil:
+		return p.fromForm(body)
+	}
+	return nil, forgelink.Errorf(forgelink.Invalid, "unsupported Content-Type %q: configure the hook to send application/json", mt)
+}
+
+func (in *Intake) now() time.Time {
+	if in.Now != nil {
+		return in.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (in *Intake) log() *slog.Logger {
+	if in.Log != nil {
+		return in.Log
+	}
+	return slog.Default()
+}

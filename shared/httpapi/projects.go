@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"forgelink/shared/follow"
+	"forgelink/shared/forgelink"
+)
+
+// Projects serves the project API of the keys function: follow, unfollow
+// and project lookup, on CircleCI's v1.1 and v2 paths.
+type Projects struct {
+	Store  forgelink.Store
+	Follow *follow.Service
+	Auth   Authenticator
+	// PublicURL is the base of installed webhook URLs. Empty: the request's
+	// own https://host, which is right behind API Gateway.
+	PublicURL string
+	Log       *slog.Logger
+}
+
+// Handler returns the routes, every one behind the API token.
+func (p *Projects) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.follow)
+	mux.HandleFunc("DELETE /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.unfollow)
+	mux.HandleFunc("GET /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.get)
+	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}", p.get)
+	mux.HandleFunc("/", notFound)
+	return requireToken(p.Auth, p.log(), mux)
+}
+
+// slugOf reads {vcs}/{org}/{repo} from the path.
+func slugOf(r *http.Request) (forgelink.Slug, error) {
+	return forgelink.NewSlug(r.PathValue("vcs"), r.PathValue("org"), r.PathValue("repo"))
+}
+
+// followResponse is CircleCI's v1.1 follow answer, plus what forgelink
+// installed so the user can check it on the VCS.
+type followResponse struct {
+	Following  bool       `json:"following"`
+	FirstBuild *struct{}  `json:"first_build"`
+	Project    string     `json:"project"`
+	Created    bool       `json:"created"`
+	HookURL    string     `json:"hook_url"`
+	DeployKey  publicKey  `json:"deploy_key"`
+	FollowedAt *time.Time `json:"followed_at,omitempty"`
+}
+
+type publicKey struct {
+	PublicKey         string    `json:"public_key"`
+	Type              string    `json:"type"`
+	Fingerprint       string    `json:"fingerprint"`
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+	Preferred         bool      `json:"preferred"`
+	Time              time.Time `json:"time"`
+}
+
+func (p *Projects) follow(w http.ResponseWriter, r *http.Request) {
+	slug, err := slugOf(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	user := UserFrom(r.Context())
+	res, err := p.Follow.Follow(r.Context(), slug, user.Login, p.publicURL(r))
+	if err != nil {
+		writeError(w, r, p.log().With("project", slug.String()), err)
+		return
+	}
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	pr := res.Project
+	writeJSON(w, status, followResponse{
+		Following:  true,
+		Project:    pr.Slug.String(),
+		Created:    res.Created,
+		HookURL:    res.HookURL,
+		DeployKey:  deployKeyJSON(pr),
+		FollowedAt: &pr.CreatedAt,
+	})
+}
+
+func deployKeyJSON(pr *forgelink.Project) publicKey {
+	return publicKey{
+		PublicKey:         pr.DeployKey.PublicKey,
+		Type:              "deploy-key",
+		Fingerprint:       pr.DeployKey.FingerprintMD5,
+		FingerprintSHA256: pr.DeployKey.FingerprintSHA256,
+		Preferred:         true,
+		Time:              pr.DeployKey.CreatedAt,
+	}
+}
+
+func (p *Projects) unfollow(w http.ResponseWriter, r *http.Request) {
+	slug, err := slugOf(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	if err := p.Follow.Unfollow(r.Context(), slug); err != nil {
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			err = forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
+		}
+		writeError(w, r, p.log().With("project", slug.String()), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"following": false, "project": slug.String()})
+}
+
+// projectResponse is CircleCI's v2 project shape plus follow state.
+type projectResponse struct {
+	Slug             string    `json:"slug"`
+	Name             string    `json:"name"`
+	OrganizationName string    `json:"organization_name"`
+	VCSInfo          vcsInfo   `json:"vcs_info"`
+	Following        bool      `json:"following"`
+	State            string    `json:"state"`
+	DeployKey        publicKey `json:"deploy_key"`
+}
+
+type vcsInfo struct {
+	VCSURL        string `json:"vcs_url"`
+	Provider      string `json:"provider"`
+	DefaultBranch string `json:"default_branch"`
+}
+
+func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
+	slug, err := slugOf(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	pr, err := p.Store.GetProject(r.Context(), slug)
+	if err != nil {
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			err = forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
+		}
+		writeError(w, r, p.log(), err)
+		return
+	}
+	provider, host := "GitHub", "https://github.com/"
+	if slug.VCS == forgelink.Bitbucket {
+		provider, host = "Bitbucket", "https://bitbucket.org/"
+	}
+	writeJSON(w, http.StatusOK, projectResponse{
+		Slug:             slug.String(),
+		Name:             slug.Repo,
+		OrganizationName: slug.Org,
+		VCSInfo:          vcsInfo{VCSURL: host + slug.FullName(), Provider: provider, DefaultBranch: pr.DefaultBranch},
+		Following:        pr.State == forgelink.Following,
+		State:            string(pr.State),
+		DeployKey:        deployKeyJSON(pr),
+	})
+}
+
+func (p *Projects) publicURL(r *http.Request) string {
+	if p.PublicURL != "" {
+		return p.PublicURL
+	}
+	return "https://" + r.Host
+}
+
+func (p *Projects) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,614 @@
+package vcsfake
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BitbucketUsername is the username of the user every Bitbucket fake token
+// belongs to.
+const BitbucketUsername = "octocat"
+
+// bitbucketPrefix is the path the Bitbucket Cloud API lives under.
+const bitbucketPrefix = "/2.0"
+
+// BitbucketHookEvents are the webhook events the Bitbucket fake accepts
+// (Bitbucket answers 400 to others).
+var BitbucketHookEvents = []string{
+	"repo:push", "repo:fork", "repo:updated", "repo:commit_comment_created",
+	"repo:commit_status_created", "repo:commit_status_updated", "repo:imported",
+	"repo:deleted", "repo:transfer",
+	"issue:created", "issue:updated", "issue:comment_created",
+	"pullrequest:created", "pullrequest:updated", "pullrequest:approved",
+	"pullrequest:unapproved", "pullrequest:fulfilled", "pullrequest:rejected",
+	"pullrequest:comment_created", "pullrequest:comment_updated",
+	"pullrequest:comment_deleted", "pullrequest:comment_resolved",
+	"pullrequest:comment_reopened", "pullrequest:changes_request_created",
+	"pullrequest:changes_request_removed",
+}
+
+// Bitbucket is a fake Bitbucket Cloud REST API 2.0, served under /2.0/.
+type Bitbucket struct {
+	// URL is the API base to configure (BITBUCKET_API_URL): Server.URL +
+	// "/2.0/", with the trailing slash.
+	URL string
+	// Token is the access token the fake accepts as "Authorization:
+	// Bearer". SetToken("user:app_password") makes it accept that pair as
+	// basic auth instead.
+	Token string
+	// Server is the underlying server; it is closed when the test ends.
+	Server *httptest.Server
+
+	*core
+	repos       map[string]*bbRepo // by lower-case full name
+	accountKeys map[string]bool    // key material registered to accounts
+}
+
+type bbRepo struct {
+	uuid       string
+	fullName   string
+	mainBranch string
+	private    bool
+	permission string
+	keys       []*bbKey
+	hooks      []*bbHook
+	statuses   []Status
+}
+
+type bbKey struct {
+	Key
+	comment string
+	created time.Time
+}
+
+type bbHook struct {
+	Hook
+	description string
+	created     time.Time
+}
+
+// NewBitbucket starts a fake Bitbucket Cloud API for the test.
+func NewBitbucket(t testing.TB) *Bitbucket {
+	t.Helper()
+	b := &Bitbucket{
+		Token:       "bbat_" + randomHex(18),
+		core:        &core{t: t},
+		repos:       map[string]*bbRepo{},
+		accountKeys: map[string]bool{},
+	}
+	b.core.token = b.Token
+	b.Server = httptest.NewServer(b)
+	t.Cleanup(b.Server.Close)
+	b.URL = b.Server.URL + bitbucketPrefix + "/"
+	return b
+}
+
+// AddRepo adds a repository ("workspace/slug"), or changes its main branch
+// and visibility if it exists. The token's user is its admin (see
+// SetPermission).
+func (b *Bitbucket) AddRepo(fullName, mainBranch string, private bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.repos[lower(fullName)]; ok {
+		r.mainBranch, r.private = mainBranch, private
+		return
+	}
+	b.repos[lower(fullName)] = &bbRepo{
+		uuid: newUUID(), fullName: fullName, mainBranch: mainBranch, private: private,
+		permission: "admin",
+	}
+}
+
+// SetPermission sets the token user's permission on the repository:
+// "admin", "write" or "read". Key and hook calls of non-admins answer 403.
+func (b *Bitbucket) SetPermission(fullName, permission string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mustRepo(fullName).permission = permission
+}
+
+// RegisterAccountKey registers publicKey as some account's SSH key: adding
+// it as a deploy key then fails as on Bitbucket ("Someone has already
+// registered that SSH key.").
+func (b *Bitbucket) RegisterAccountKey(publicKey string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.accountKeys[keyMaterial(publicKey)] = true
+}
+
+// DeployKeys returns the repository's deploy keys, oldest first.
+func (b *Bitbucket) DeployKeys(fullName string) []Key {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Key
+	for _, k := range b.mustRepo(fullName).keys {
+		out = append(out, k.Key)
+	}
+	return out
+}
+
+// Hooks returns the repository's hooks, oldest first.
+func (b *Bitbucket) Hooks(fullName string) []Hook {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Hook
+	for _, h := range b.mustRepo(fullName).hooks {
+		c := h.Hook
+		c.Events = slices.Clone(h.Events)
+		out = append(out, c)
+	}
+	return out
+}
+
+// Statuses returns the build statuses posted to the repository, oldest
+// first; a status posted again with the same commit and key is updated in
+// place, as on Bitbucket.
+func (b *Bitbucket) Statuses(fullName string) []Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.mustRepo(fullName).statuses)
+}
+
+// AddKeyDirect adds a deploy key as someone on bitbucket.org would, and
+// returns it.
+func (b *Bitbucket) AddKeyDirect(fullName, label, publicKey string) Key {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.mustRepo(fullName)
+	k := &bbKey{Key: Key{ID: strconv.FormatInt(b.id(), 10), Title: label, Key: keyMaterial(publicKey), ReadOnly: true},
+		comment: keyComment(publicKey), created: time.Now().UTC()}
+	r.keys = append(r.keys, k)
+	return k.Key
+}
+
+// DeleteKeyDirect removes a deploy key as someone on bitbucket.org would.
+// It reports whether the key existed.
+func (b *Bitbucket) DeleteKeyDirect(fullName, id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.mustRepo(fullName)
+	n := len(r.keys)
+	r.keys = slices.DeleteFunc(r.keys, func(k *bbKey) bool { return k.ID == id })
+	return len(r.keys) < n
+}
+
+// AddHookDirect adds a hook as someone on bitbucket.org would (Bitbucket
+// allows several hooks with one URL), and returns it with its new uuid.
+func (b *Bitbucket) AddHookDirect(fullName string, h Hook) Hook {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.mustRepo(fullName)
+	h.ID = newUUID()
+	h.Events = slices.Clone(h.Events)
+	h.ContentType = ""
+	r.hooks = append(r.hooks, &bbHook{Hook: h, created: time.Now().UTC()})
+	return h
+}
+
+// EditHookDirect changes a hook as someone on bitbucket.org would. It
+// reports whether the hook exists.
+func (b *Bitbucket) EditHookDirect(fullName, id string, edit func(*Hook)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range b.mustRepo(fullName).hooks {
+		if h.ID == id {
+			edit(&h.Hook)
+			h.ID = id
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteHookDirect removes a hook as someone on bitbucket.org would. It
+// reports whether the hook existed.
+func (b *Bitbucket) DeleteHookDirect(fullName, id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.mustRepo(fullName)
+	n := len(r.hooks)
+	r.hooks = slices.DeleteFunc(r.hooks, func(h *bbHook) bool { return h.ID == id })
+	return len(r.hooks) < n
+}
+
+// mustRepo returns a repository for an accessor, failing the test when it
+// was never added. b.mu must be held.
+func (b *Bitbucket) mustRepo(fullName string) *bbRepo {
+	r, ok := b.repos[lower(fullName)]
+	if !ok {
+		b.t.Fatalf("vcsfake: Bitbucket has no repository %q; call AddRepo first", fullName)
+	}
+	return r
+}
+
+// ServeHTTP answers one API request.
+func (b *Bitbucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w, before: func(_ http.Header, status int) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.log(r, status)
+	}}
+	write(rec, r, b.answer(r))
+}
+
+// bbError is Bitbucket's error body.
+func bbError(status int, message string, fields map[string][]string) *response {
+	e := map[string]any{"message": message}
+	if fields != nil {
+		e["fields"] = fields
+	}
+	return jsonResponse(status, map[string]any{"type": "error", "error": e})
+}
+
+func (b *Bitbucket) answer(r *http.Request) *response {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.authenticated(r) {
+		return bbError(http.StatusUnauthorized, "Token is invalid, expired, or not supported for this endpoint.", nil)
+	}
+	if f := b.takeFault(r); f != nil {
+		return b.faultResponse(f)
+	}
+	if !strings.HasPrefix(r.URL.Path, bitbucketPrefix+"/") {
+		return bbError(http.StatusNotFound, "Resource not found", nil)
+	}
+	return b.route(r, splitPath(strings.TrimPrefix(r.URL.Path, bitbucketPrefix)))
+}
+
+func (b *Bitbucket) authenticated(r *http.Request) bool {
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch {
+	case strings.EqualFold(scheme, "bearer"):
+		return cred == b.token && !strings.Contains(b.token, ":")
+	case strings.EqualFold(scheme, "basic"):
+		pair, err := base64.StdEncoding.DecodeString(cred)
+		return err == nil && strings.Contains(b.token, ":") && string(pair) == b.token
+	}
+	return false
+}
+
+func (b *Bitbucket) faultResponse(f *fault) *response {
+	var resp *response
+	switch s := f.status; {
+	case f.body != nil:
+		resp = &response{status: s, body: f.body}
+	case s == http.StatusUnauthorized:
+		resp = bbError(s, "Token is invalid, expired, or not supported for this endpoint.", nil)
+	case s == http.StatusForbidden:
+		resp = bbError(s, "Your credentials lack one or more required privilege scopes.", nil)
+	case s == http.StatusNotFound:
+		resp = bbError(s, "Resource not found", nil)
+	case s == http.StatusTooManyRequests:
+		resp = bbError(s, "Rate limit for this resource has been exceeded", nil)
+	case s >= 500:
+		resp = bbError(s, "Something went wrong", nil)
+	default:
+		resp = bbError(s, http.StatusText(s), nil)
+	}
+	resp.header = f.header.Clone()
+	if f.status == http.StatusTooManyRequests && f.header.Get("Retry-After") == "" {
+		if resp.header == nil {
+			resp.header = http.Header{}
+		}
+		resp.header.Set("Retry-After", "1")
+	}
+	return resp
+}
+
+var bbQueryFullName = regexp.MustCompile(`repository\.full_name\s*=\s*"([^"]*)"`)
+
+// route answers an authenticated request. b.mu is held.
+func (b *Bitbucket) route(r *http.Request, s []string) *response {
+	m := r.Method
+	switch {
+	case len(s) == 1 && s[0] == "user" && m == http.MethodGet:
+		return jsonResponse(http.StatusOK, map[string]any{
+			"type": "user", "username": BitbucketUsername, "nickname": BitbucketUsername,
+			"display_name": "Octo Cat", "uuid": "{00000000-0000-4000-8000-000000000001}",
+			"account_id": "557058:00000000-0000-0000-0000-000000000001",
+		})
+	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "repositories" && m == http.MethodGet:
+		return b.permissions(r)
+	case len(s) >= 3 && s[0] == "repositories":
+		repo, ok := b.repos[lower(s[1]+"/"+s[2])]
+		if !ok {
+			return bbError(http.StatusNotFound, "Repository "+s[1]+"/"+s[2]+" not found", nil)
+		}
+		return b.repoRoute(r, repo, s[3:])
+	}
+	return bbError(http.StatusNotFound, "Resource not found", nil)
+}
+
+func (b *Bitbucket) permissions(r *http.Request) *response {
+	var want string
+	if m := bbQueryFullName.FindStringSubmatch(r.URL.Query().Get("q")); m != nil {
+		want = lower(m[1])
+	}
+	var repos []*bbRepo
+	for name, repo := range b.repos {
+		if want == "" || name == want {
+			repos = append(repos, repo)
+		}
+	}
+	slices.SortFunc(repos, func(x, y *bbRepo) int { return strings.Compare(x.fullName, y.fullName) })
+	return b.page(r, len(repos), func(i int) any {
+		return map[string]any{
+			"type":       "repository_permission",
+			"permission": repos[i].permission,
+			"repository": map[string]any{"type": "repository", "full_name": repos[i].fullName, "uuid": repos[i].uuid},
+			"user":       map[string]any{"type": "user", "nickname": BitbucketUsername},
+		}
+	})
+}
+
+func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, s []string) *response {
+	m := r.Method
+	switch {
+	case len(s) == 0 && m == http.MethodGet:
+		return jsonResponse(http.StatusOK, b.repoJSON(r, repo))
+	case len(s) >= 1 && (s[0] == "deploy-keys" || s[0] == "hooks") && repo.permission != "admin":
+		return bbError(http.StatusForbidden, "You must be an administrator of this repository to perform this action.", nil)
+	case len(s) == 1 && s[0] == "deploy-keys" && m == http.MethodGet:
+		return b.page(r, len(repo.keys), func(i int) any { return b.keyJSON(r, repo, repo.keys[i]) })
+	case len(s) == 1 && s[0] == "deploy-keys" && m == http.MethodPost:
+		return b.addKey(r, repo)
+	case len(s) == 2 && s[0] == "deploy-keys":
+		i := slices.IndexFunc(repo.keys, func(k *bbKey) bool { return k.ID == s[1] })
+		switch {
+		case i < 0:
+			return bbError(http.StatusNotFound, "Resource not found", nil)
+		case m == http.MethodGet:
+			return jsonResponse(http.StatusOK, b.keyJSON(r, repo, repo.keys[i]))
+		case m == http.MethodDelete:
+			repo.keys = slices.Delete(repo.keys, i, i+1)
+			return &response{status: http.StatusNoContent}
+		}
+	case len(s) == 1 && s[0] == "hooks" && m == http.MethodGet:
+		return b.page(r, len(repo.hooks), func(i int) any { return b.hookJSON(r, repo, repo.hooks[i]) })
+	case len(s) == 1 && s[0] == "hooks" && m == http.MethodPost:
+		return b.saveHook(r, repo, nil)
+	case len(s) == 2 && s[0] == "hooks":
+		i := slices.IndexFunc(repo.hooks, func(h *bbHook) bool { return h.ID == s[1] })
+		switch {
+		case i < 0:
+			return bbError(http.StatusNotFound, "Resource not found", nil)
+		case m == http.MethodGet:
+			return jsonResponse(http.StatusOK, b.hookJSON(r, repo, repo.hooks[i]))
+		case m == http.MethodPut:
+			return b.saveHook(r, repo, repo.hooks[i])
+		case m == http.MethodDelete:
+			repo.hooks = slices.Delete(repo.hooks, i, i+1)
+			return &response{status: http.StatusNoContent}
+		}
+	case len(s) == 4 && s[0] == "commit" && s[2] == "statuses" && s[3] == "build" && m == http.MethodPost:
+		return b.addStatus(r, repo, s[1])
+	}
+	return bbError(http.StatusNotFound, "Resource not found", nil)
+}
+
+// page answers page `page` of `pagelen` items with Bitbucket's paged JSON
+// and its next/previous links.
+func (b *Bitbucket) page(r *http.Request, n int, item func(i int) any) *response {
+	q := r.URL.Query()
+	per, err := strconv.Atoi(q.Get("pagelen"))
+	if err != nil || per <= 0 {
+		per = 10
+	}
+	per = min(per, 100)
+	pg, err := strconv.Atoi(q.Get("page"))
+	if err != nil || pg <= 0 {
+		pg = 1
+	}
+	lo, hi := pageBounds(pg, per, n)
+	values := make([]any, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		values = append(values, item(i))
+	}
+	link := func(p int) string {
+		u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path}
+		v := r.URL.Query()
+		v.Set("page", strconv.Itoa(p))
+		v.Set("pagelen", strconv.Itoa(per))
+		u.RawQuery = v.Encode()
+		return u.String()
+	}
+	body := map[string]any{"pagelen": per, "size": n, "page": pg, "values": values}
+	if hi < n {
+		body["next"] = link(pg + 1)
+	}
+	if pg > 1 {
+		body["previous"] = link(pg - 1)
+	}
+	return jsonResponse(http.StatusOK, body)
+}
+
+func (b *Bitbucket) apiURL(r *http.Request, path string) string {
+	return "http://" + r.Host + bitbucketPrefix + "/" + path
+}
+
+func (b *Bitbucket) repoJSON(r *http.Request, repo *bbRepo) map[string]any {
+	ws, slug, _ := strings.Cut(repo.fullName, "/")
+	return map[string]any{
+		"type":       "repository",
+		"uuid":       repo.uuid,
+		"full_name":  repo.fullName,
+		"name":       slug,
+		"slug":       slug,
+		"is_private": repo.private,
+		"scm":        "git",
+		"mainbranch": map[string]any{"type": "branch", "name": repo.mainBranch},
+		"workspace":  map[string]any{"type": "workspace", "slug": ws},
+		"links": map[string]any{
+			"self":  map[string]string{"href": b.apiURL(r, "repositories/"+repo.fullName)},
+			"html":  map[string]string{"href": "https://bitbucket.org/" + repo.fullName},
+			"hooks": map[string]string{"href": b.apiURL(r, "repositories/"+repo.fullName+"/hooks")},
+			"clone": []map[string]string{
+				{"name": "https", "href": "https://bitbucket.org/" + repo.fullName + ".git"},
+				{"name": "ssh", "href": "git@bitbucket.org:" + repo.fullName + ".git"},
+			},
+		},
+	}
+}
+
+func (b *Bitbucket) keyJSON(r *http.Request, repo *bbRepo, k *bbKey) map[string]any {
+	return map[string]any{
+		"type":       "deploy_key",
+		"id":         mustInt(k.ID),
+		"key":        k.Key.Key,
+		"label":      k.Title,
+		"comment":    k.comment,
+		"created_on": k.created.Format(time.RFC3339Nano),
+		"last_used":  nil,
+		"repository": map[string]any{"type": "repository", "full_name": repo.fullName, "uuid": repo.uuid},
+		"links":      map[string]any{"self": map[string]string{"href": b.apiURL(r, "repositories/"+repo.fullName+"/deploy-keys/"+k.ID)}},
+	}
+}
+
+func (b *Bitbucket) hookJSON(r *http.Request, repo *bbRepo, h *bbHook) map[string]any {
+	events := h.Events
+	if events == nil {
+		events = []string{}
+	}
+	return map[string]any{
+		"type":                   "webhook_subscription",
+		"uuid":                   h.ID,
+		"url":                    h.URL,
+		"description":            h.description,
+		"subject_type":           "repository",
+		"subject":                map[string]any{"type": "repository", "full_name": repo.fullName, "uuid": repo.uuid},
+		"active":                 h.Active,
+		"created_at":             h.created.Format(time.RFC3339Nano),
+		"events":                 events,
+		"secret_set":             h.Secret != "",
+		"skip_cert_verification": false,
+		"links":                  map[string]any{"self": map[string]string{"href": b.apiURL(r, "repositories/"+repo.fullName+"/hooks/"+url.PathEscape(h.ID))}},
+	}
+}
+
+func (b *Bitbucket) addKey(r *http.Request, repo *bbRepo) *response {
+	var in struct {
+		Key   string `json:"key"`
+		Label string `json:"label"`
+	}
+	if err := decode(r, &in); err != nil {
+		return bbError(http.StatusBadRequest, "Bad request", nil)
+	}
+	material := keyMaterial(in.Key)
+	switch {
+	case material == "":
+		return bbError(http.StatusBadRequest, "Bad request", map[string][]string{"key": {"Invalid SSH key"}})
+	case b.accountKeys[material]:
+		return bbError(http.StatusBadRequest, "Someone has already registered that SSH key.", nil)
+	case slices.ContainsFunc(repo.keys, func(k *bbKey) bool { return k.Key.Key == material }):
+		return bbError(http.StatusBadRequest, "Bad request", map[string][]string{"key": {"This key has already been added to this repository."}})
+	}
+	k := &bbKey{Key: Key{ID: strconv.FormatInt(b.id(), 10), Title: in.Label, Key: material, ReadOnly: true},
+		comment: keyComment(in.Key), created: time.Now().UTC()}
+	repo.keys = append(repo.keys, k)
+	return jsonResponse(http.StatusOK, b.keyJSON(r, repo, k))
+}
+
+// saveHook creates a hook (h == nil, POST) or updates h (PUT: fields left
+// out keep their value; "secret": null removes the secret).
+func (b *Bitbucket) saveHook(r *http.Request, repo *bbRepo, h *bbHook) *response {
+	var in map[string]json.RawMessage
+	if err := decode(r, &in); err != nil {
+		return bbError(http.StatusBadRequest, "Bad request", nil)
+	}
+	next := bbHook{Hook: Hook{Active: true}, created: time.Now().UTC()}
+	if h != nil {
+		next = *h
+		next.Events = slices.Clone(h.Events)
+	}
+	fields := map[string][]string{}
+	str := func(name string, dst *string) {
+		if raw, ok := in[name]; ok {
+			if string(raw) == "null" {
+				*dst = ""
+			} else if json.Unmarshal(raw, dst) != nil {
+				fields[name] = append(fields[name], "Not a string.")
+			}
+		}
+	}
+	str("url", &next.URL)
+	str("description", &next.description)
+	str("secret", &next.Secret)
+	if raw, ok := in["active"]; ok && json.Unmarshal(raw, &next.Active) != nil {
+		fields["active"] = append(fields["active"], "Not a boolean.")
+	}
+	if raw, ok := in["events"]; ok && json.Unmarshal(raw, &next.Events) != nil {
+		fields["events"] = append(fields["events"], "Not a list.")
+	}
+	if u, err := url.Parse(next.URL); next.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		fields["url"] = append(fields["url"], "Enter a valid URL.")
+	}
+	if len(next.Events) == 0 {
+		fields["events"] = append(fields["events"], "This field is required.")
+	}
+	for _, e := range next.Events {
+		if !slices.Contains(BitbucketHookEvents, e) {
+			fields["events"] = append(fields["events"], "Invalid event: "+e)
+		}
+	}
+	if len(fields) > 0 {
+		return bbError(http.StatusBadRequest, "Bad request", fields)
+	}
+	if h != nil {
+		*h = next
+		return jsonResponse(http.StatusOK, b.hookJSON(r, repo, h))
+	}
+	next.ID = newUUID()
+	repo.hooks = append(repo.hooks, &next)
+	return jsonResponse(http.StatusCreated, b.hookJSON(r, repo, &next))
+}
+
+func (b *Bitbucket) addStatus(r *http.Request, repo *bbRepo, sha string) *response {
+	var in struct {
+		Key         string `json:"key"`
+		State       string `json:"state"`
+		URL         string `json:"url"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	if err := decode(r, &in); err != nil {
+		return bbError(http.StatusBadRequest, "Bad request", nil)
+	}
+	fields := map[string][]string{}
+	switch in.State {
+	case "INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED":
+	default:
+		fields["state"] = []string{"Invalid state."}
+	}
+	if in.Key == "" {
+		fields["key"] = []string{"This field is required."}
+	}
+	if in.URL == "" {
+		fields["url"] = []string{"This field is required."}
+	}
+	if len(fields) > 0 {
+		return bbError(http.StatusBadRequest, "Bad request", fields)
+	}
+	st := Status{SHA: sha, State: in.State, Context: in.Key, TargetURL: in.URL, Description: in.Description}
+	status := http.StatusCreated
+	if i := slices.IndexFunc(repo.statuses, func(s Status) bool { return s.SHA == sha && s.Context == in.Key }); i >= 0 {
+		repo.statuses[i] = st
+		status = http.StatusOK
+	} else {
+		repo.statuses = append(repo.statuses, st)
+	}
+	return jsonResponse(status, map[string]any{
+		"type": "commitstatus", "key": st.Context, "state": st.State, "url": st.TargetURL,
+		"name": in.Name, "description": st.Description,
+		"created_on": time.Now().UTC().Format(time.RFC3339Nano), "updated_on": time.Now().UTC().Format(time.RFC3339Nano),
+		"commit": map[string]any{"type": "commit", "hash": sha},
+	})
+}
