@@ -2,7 +2,7 @@
 # Every target works on a fresh machine with Go, moto_server and cfn-lint (see README).
 
 GO        ?= go
-FUNCTIONS := webhook keys
+FUNCTIONS := webhook keys trigger
 GOARCH    ?= $(shell $(GO) env GOARCH)
 FN        ?= webhook
 EVENT     ?= events/github-push.json
@@ -56,5 +56,7 @@ clean:
 # SAM's makefile build method: sam build calls build-<LogicalId> with ARTIFACTS_DIR.
 build-WebhookFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhook
+build-TriggerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/trigger
 build-KeysFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/keys

@@ -43,8 +43,16 @@ if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
 fi
 export DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL"
 
-go run ./infra/devstack seed -endpoint "$AWS_ENDPOINT_URL" >"$tmp/env"
+go build -o "$tmp/devstack" ./infra/devstack
+"$tmp/devstack" seed -endpoint "$AWS_ENDPOINT_URL" >"$tmp/env"
 while IFS= read -r kv; do export "$kv"; done <"$tmp/env"
+
+# A fake GitHub API with the sample repository and its .circleci/config.yml,
+# for functions that read from the VCS (trigger). Nothing reaches the internet.
+"$tmp/devstack" fakegithub >"$tmp/github.env" 2>"$tmp/github.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q GITHUB_TOKEN "$tmp/github.env" 2>/dev/null && break; sleep 0.1; done
+while IFS= read -r kv; do export "$kv"; done <"$tmp/github.env"
 
 CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -o "$tmp/bootstrap" "./functions/$FN"
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,8 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"forgelink/shared/forgelink"
+	"forgelink/shared/github"
 )
 
 // The sample project that `seed` creates and the sample events target.
@@ -119,6 +124,59 @@ func buildEvent(s sampleEvent, corpusDir string) (*events.APIGatewayV2HTTPReques
 	}, nil
 }
 
+// sqsSamples are SQS events as the trigger function receives them: intake's
+// message for a corpus delivery, normalized as intake normalizes it.
+var sqsSamples = []struct {
+	file, event, corpus, deliveryID string
+}{
+	{"sqs-push.json", "push", "github/push.json", "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
+	{"sqs-branch-delete.json", "push", "github/push.delete.json", "5d1e6f70-cc78-11e3-81ab-4c9367dc0958"},
+}
+
+func buildSQSEvent(file, event, corpusFile, deliveryID, corpusDir string) (*events.SQSEvent, error) {
+	b, err := os.ReadFile(filepath.Join(corpusDir, corpusFile))
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", file, err)
+	}
+	evs, err := github.ParseEvent(event, b)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", file, err)
+	}
+	msg := forgelink.Message{
+		HookID:     SampleHookID,
+		DeliveryID: deliveryID,
+		Project:    "gh/" + SampleOrg + "/" + SampleRepo,
+		Event:      event,
+		ReceivedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		Events:     evs,
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	return &events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId:     "059f36b4-87a3-44ab-83d2-661975830a7d",
+		ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+		Body:          string(body),
+		Attributes: map[string]string{
+			"ApproximateReceiveCount":          "1",
+			"SentTimestamp":                    "1795608000000",
+			"SenderId":                         "AIDAIENQZJOLO23YVJ4VO",
+			"ApproximateFirstReceiveTimestamp": "1795608000001",
+		},
+		MessageAttributes: map[string]events.SQSMessageAttribute{},
+		Md5OfBody:         md5hex(body),
+		EventSource:       "aws:sqs",
+		EventSourceARN:    "arn:aws:sqs:us-east-1:123456789012:forgelink-IntakeQueue",
+		AWSRegion:         "us-east-1",
+	}}}, nil
+}
+
+func md5hex(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // writeEvents regenerates every sample event into dir.
 func writeEvents(dir, corpusDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -126,6 +184,19 @@ func writeEvents(dir, corpusDir string) error {
 	}
 	for _, s := range samples {
 		ev, err := buildEvent(s, corpusDir)
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return fmt.Errorf("sample %s: %w", s.file, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.file), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("sample %s: %w", s.file, err)
+		}
+	}
+	for _, s := range sqsSamples {
+		ev, err := buildSQSEvent(s.file, s.event, s.corpus, s.deliveryID, corpusDir)
 		if err != nil {
 			return err
 		}

@@ -40,17 +40,24 @@ func TestEventsUpToDate(t *testing.T) {
 	if err := writeEvents(dir, filepath.Join(root, "testdata", "corpus")); err != nil {
 		t.Fatal(err)
 	}
+	files := []string{}
 	for _, s := range samples {
-		want, err := os.ReadFile(filepath.Join(dir, s.file))
+		files = append(files, s.file)
+	}
+	for _, s := range sqsSamples {
+		files = append(files, s.file)
+	}
+	for _, f := range files {
+		want, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(filepath.Join(root, "events", s.file))
+		got, err := os.ReadFile(filepath.Join(root, "events", f))
 		if err != nil {
-			t.Fatalf("events/%s: %v (run make events)", s.file, err)
+			t.Fatalf("events/%s: %v (run make events)", f, err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("events/%s is stale: run make events", s.file)
+			t.Errorf("events/%s is stale: run make events", f)
 		}
 	}
 }

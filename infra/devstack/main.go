@@ -6,6 +6,8 @@
 //	                                     queue and a KMS key on a local AWS server
 //	                                     (moto_server), store the sample projects, and
 //	                                     print the function's environment as KEY=VALUE lines
+//	devstack fakegithub                  serve a fake GitHub API with the sample repository and
+//	                                     its .circleci/config.yml; prints GITHUB_API_URL and GITHUB_TOKEN
 package main
 
 import (
@@ -25,7 +27,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: devstack events|seed [flags]")
+		return fmt.Errorf("usage: devstack events|seed|fakegithub [flags]")
 	}
 	root, err := repoRoot()
 	if err != nil {
@@ -57,7 +59,10 @@ func run(args []string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want events or seed", args[0])
+	if args[0] == "fakegithub" {
+		return fakeGitHub()
+	}
+	return fmt.Errorf("unknown command %q: want events, seed or fakegithub", args[0])
 }
 
 // repoRoot walks up from the working directory to the folder with go.mod.

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,18 +40,27 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	suffix := fmt.Sprint(time.Now().UnixNano())
-	names := map[string]string{
-		"ProjectsTable":   "forgelink-projects-" + suffix,
-		"DeliveriesTable": "forgelink-deliveries-" + suffix,
+	defs, err := dynamo.TableDefinitions(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	// Every table template.yaml declares, named <logical id>-<suffix>.
+	names := map[string]string{}
+	for id := range defs {
+		names[id] = id + "-" + suffix
 	}
 	ddb := dynamodb.NewFromConfig(cfg)
 	if err := dynamo.CreateTables(ctx, ddb, tmpl, names); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	sq := sqs.NewFromConfig(cfg)
-	qout, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("forgelink-intake-" + suffix)})
-	if err != nil {
-		return nil, fmt.Errorf("seed: create queue: %w", err)
+	queues := map[string]string{}
+	for _, q := range []string{"intake", "pipelines", "status"} {
+		out, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("forgelink-" + q + "-" + suffix)})
+		if err != nil {
+			return nil, fmt.Errorf("seed: create queue %s: %w", q, err)
+		}
+		queues[q] = aws.ToString(out.QueueUrl)
 	}
 	km := kms.NewFromConfig(cfg)
 	kout, err := km.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("forgelink make invoke")})
@@ -58,7 +69,7 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 	}
 	keyID := aws.ToString(kout.KeyMetadata.KeyId)
 
-	st := dynamo.New(ddb, dynamo.Tables{Projects: names["ProjectsTable"], Deliveries: names["DeliveriesTable"]})
+	st := dynamo.New(ddb, dynamo.Tables{Projects: names["ProjectsTable"], Deliveries: names["DeliveriesTable"], Pipelines: names["PipelinesTable"]})
 	sl := sealer.NewEnvelope(sealer.NewKMS(km, keyID))
 	for _, p := range []struct {
 		vcs, hookID string
@@ -67,13 +78,24 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 	}
-	return []string{
-		"FORGELINK_PROJECTS_TABLE=" + names["ProjectsTable"],
-		"FORGELINK_DELIVERIES_TABLE=" + names["DeliveriesTable"],
-		"FORGELINK_INTAKE_QUEUE_URL=" + aws.ToString(qout.QueueUrl),
-		"FORGELINK_KMS_KEY_ID=" + keyID,
-		"FORGELINK_API_TOKEN=" + SampleAPIToken,
-	}, nil
+	env := []string{}
+	for id, name := range names {
+		env = append(env, tableEnv(id)+"="+name)
+	}
+	sort.Strings(env)
+	return append(env,
+		"FORGELINK_INTAKE_QUEUE_URL="+queues["intake"],
+		"FORGELINK_PIPELINES_QUEUE_URL="+queues["pipelines"],
+		"FORGELINK_STATUS_QUEUE_URL="+queues["status"],
+		"FORGELINK_KMS_KEY_ID="+keyID,
+		"FORGELINK_API_TOKEN="+SampleAPIToken,
+	), nil
+}
+
+// tableEnv names a table's environment variable after its logical id:
+// ProjectsTable → FORGELINK_PROJECTS_TABLE.
+func tableEnv(logicalID string) string {
+	return "FORGELINK_" + strings.ToUpper(strings.TrimSuffix(logicalID, "Table")) + "_TABLE"
 }
 
 func seedProject(ctx context.Context, st forgelink.Store, sl forgelink.Sealer, vcs, hookID string) error {

@@ -34,6 +34,9 @@ type Config struct {
 	DeliveriesTable  string // FORGELINK_DELIVERIES_TABLE
 	KMSKeyID         string // FORGELINK_KMS_KEY_ID
 	IntakeQueueURL   string // FORGELINK_INTAKE_QUEUE_URL
+	PipelinesTable   string // FORGELINK_PIPELINES_TABLE
+	PipelinesQueue   string // FORGELINK_PIPELINES_QUEUE_URL: created pipelines, for the executor
+	StatusQueue      string // FORGELINK_STATUS_QUEUE_URL: commit status requests
 }
 
 // LookupEnv is os.LookupEnv's signature, so tests can pass a map.
@@ -64,6 +67,9 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		DeliveriesTable:  get("FORGELINK_DELIVERIES_TABLE", ""),
 		KMSKeyID:         get("FORGELINK_KMS_KEY_ID", ""),
 		IntakeQueueURL:   get("FORGELINK_INTAKE_QUEUE_URL", ""),
+		PipelinesTable:   get("FORGELINK_PIPELINES_TABLE", ""),
+		PipelinesQueue:   get("FORGELINK_PIPELINES_QUEUE_URL", ""),
+		StatusQueue:      get("FORGELINK_STATUS_QUEUE_URL", ""),
 	}
 	for _, u := range []struct{ name, value string }{
 		{"FORGELINK_PUBLIC_URL", c.PublicURL},
@@ -104,11 +110,14 @@ func (c *Config) LocalDefaults() {
 // RequireAWS checks the variables a Lambda function needs.
 func (c *Config) RequireAWS(names ...string) error {
 	vals := map[string]string{
-		"FORGELINK_PROJECTS_TABLE":   c.ProjectsTable,
-		"FORGELINK_DELIVERIES_TABLE": c.DeliveriesTable,
-		"FORGELINK_KMS_KEY_ID":       c.KMSKeyID,
-		"FORGELINK_INTAKE_QUEUE_URL": c.IntakeQueueURL,
-		"FORGELINK_API_TOKEN":        c.APIToken,
+		"FORGELINK_PROJECTS_TABLE":      c.ProjectsTable,
+		"FORGELINK_DELIVERIES_TABLE":    c.DeliveriesTable,
+		"FORGELINK_KMS_KEY_ID":          c.KMSKeyID,
+		"FORGELINK_INTAKE_QUEUE_URL":    c.IntakeQueueURL,
+		"FORGELINK_API_TOKEN":           c.APIToken,
+		"FORGELINK_PIPELINES_TABLE":     c.PipelinesTable,
+		"FORGELINK_PIPELINES_QUEUE_URL": c.PipelinesQueue,
+		"FORGELINK_STATUS_QUEUE_URL":    c.StatusQueue,
 	}
 	for _, n := range names {
 		v, known := vals[n]

@@ -24,6 +24,8 @@ var _ forgelink.Store = (*Store)(nil)
 const (
 	ProjectsTableID   = "ProjectsTable"
 	DeliveriesTableID = "DeliveriesTable"
+	PipelinesTableID  = "PipelinesTable"
+	KeysTableID       = "KeysTable"
 )
 
 // The environment variables that name the tables; template.yaml sets them
@@ -31,22 +33,26 @@ const (
 const (
 	ProjectsTableEnv   = "FORGELINK_PROJECTS_TABLE"
 	DeliveriesTableEnv = "FORGELINK_DELIVERIES_TABLE"
+	PipelinesTableEnv  = "FORGELINK_PIPELINES_TABLE"
+	KeysTableEnv       = "FORGELINK_KEYS_TABLE"
 )
 
 // Tables names the store's tables.
 type Tables struct {
 	Projects   string // projects and the hook-id index; hash key pk
 	Deliveries string // deliveries; hash key pk (hook id), range key sk (delivery id)
+	Pipelines  string // pipelines, delivery records, open PRs; hash key pk, range key sk (see pipelines.go)
+	Keys       string // checkout keys, SSH keys, runner tokens; hash key pk, range key sk (see keys.go)
 }
 
 // Names maps the tables' logical ids in template.yaml to t's names, as
 // CreateTables wants them.
 func (t Tables) Names() map[string]string {
-	return map[string]string{ProjectsTableID: t.Projects, DeliveriesTableID: t.Deliveries}
+	return map[string]string{ProjectsTableID: t.Projects, DeliveriesTableID: t.Deliveries, PipelinesTableID: t.Pipelines, KeysTableID: t.Keys}
 }
 
-// TablesFromEnv reads the table names from FORGELINK_PROJECTS_TABLE and
-// FORGELINK_DELIVERIES_TABLE.
+// TablesFromEnv reads the table names from FORGELINK_PROJECTS_TABLE,
+// FORGELINK_DELIVERIES_TABLE and FORGELINK_PIPELINES_TABLE.
 func TablesFromEnv() (Tables, error) {
 	var t Tables
 	for _, v := range []struct {
@@ -55,12 +61,15 @@ func TablesFromEnv() (Tables, error) {
 	}{
 		{ProjectsTableEnv, &t.Projects},
 		{DeliveriesTableEnv, &t.Deliveries},
+		{PipelinesTableEnv, &t.Pipelines},
 	} {
 		*v.dest = os.Getenv(v.env)
 		if *v.dest == "" {
 			return Tables{}, fmt.Errorf("dynamo: %s is not set", v.env)
 		}
 	}
+	// Only the keys function uses the keys table; it checks the name itself.
+	t.Keys = os.Getenv(KeysTableEnv)
 	return t, nil
 }
 

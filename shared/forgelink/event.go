@@ -92,8 +92,10 @@ type Delivery struct {
 // Message is what intake enqueues for the trigger function: enough to load
 // the delivery, and the events so a consumer need not read the store first.
 type Message struct {
-	HookID     string  `json:"hook_id"`
-	DeliveryID string  `json:"delivery_id"`
-	Project    string  `json:"project"`
-	Events     []Event `json:"events"`
+	HookID     string    `json:"hook_id"`
+	DeliveryID string    `json:"delivery_id"`
+	Project    string    `json:"project"`
+	Event      string    `json:"event"` // the VCS's event name
+	ReceivedAt time.Time `json:"received_at"`
+	Events     []Event   `json:"events"`
 }

@@ -151,7 +151,7 @@ type Settings struct {
 	BuildForkPRs              bool     `json:"build_fork_prs"`
 	ForksReceiveSecretEnvVars bool     `json:"forks_receive_secret_env_vars"`
 	SetGitHubStatus           bool     `json:"set_github_status"`
-	AlwaysBuildBranches       []string `json:"always_build_branches,omitempty"`
+	AlwaysBuildBranches       []string `json:"pr_only_branch_overrides,omitempty"` // CircleCI's name for branches built without a PR
 }
 
 // DefaultSettings are the settings of a newly followed project.

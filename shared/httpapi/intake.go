@@ -196,7 +196,7 @@ func (in *Intake) accept(ctx context.Context, d *forgelink.Delivery, log *slog.L
 		return 0, nil, fmt.Errorf("intake: store delivery: %w", err)
 	}
 
-	msg := &forgelink.Message{HookID: d.HookID, DeliveryID: d.ID, Project: d.Project, Events: d.Events}
+	msg := &forgelink.Message{HookID: d.HookID, DeliveryID: d.ID, Project: d.Project, Event: d.Event, ReceivedAt: d.ReceivedAt, Events: d.Events}
 	if err := in.Queue.Publish(ctx, msg); err != nil {
 		// The delivery stays Received: GitHub shows the failure and a
 		// redelivery enqueues it.

@@ -12,9 +12,12 @@ import (
 // Projects serves the project API of the keys function: follow, unfollow
 // and project lookup, on CircleCI's v1.1 and v2 paths.
 type Projects struct {
-	Store  forgelink.Store
-	Follow *follow.Service
-	Auth   Authenticator
+	Store forgelink.Store
+	// Pipelines serves the pipeline and delivery history; nil leaves those
+	// routes out.
+	Pipelines forgelink.PipelineStore
+	Follow    *follow.Service
+	Auth      Authenticator
 	// PublicURL is the base of installed webhook URLs. Empty: the request's
 	// own https://host, which is right behind API Gateway.
 	PublicURL string
@@ -28,6 +31,13 @@ func (p *Projects) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.unfollow)
 	mux.HandleFunc("GET /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.get)
 	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}", p.get)
+	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/settings", p.getSettings)
+	mux.HandleFunc("PATCH /api/v2/project/{vcs}/{org}/{repo}/settings", p.patchSettings)
+	if p.Pipelines != nil {
+		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/pipeline", p.listPipelines)
+		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/deliveries", p.listDeliveries)
+		mux.HandleFunc("GET /api/v2/pipeline/{id}", p.getPipeline)
+	}
 	mux.HandleFunc("/", notFound)
 	return requireToken(p.Auth, p.log(), mux)
 }

@@ -40,12 +40,14 @@ import (
 // App holds what every function shares: configuration, logger, and the
 // AWS-backed store, sealer and queue.
 type App struct {
-	Config *config.Config
-	Log    *slog.Logger
-	Store  forgelink.Store
-	Sealer forgelink.Sealer
-	Queue  forgelink.Queue
-	Forges follow.Forges
+	Config    *config.Config
+	Log       *slog.Logger
+	Store     *dynamo.Store
+	Sealer    forgelink.Sealer
+	Queue     forgelink.Queue
+	Forges    follow.Forges
+	Readers   func(ctx context.Context, p *forgelink.Project) (forgelink.RepoReader, error)
+	SQSClient *sqs.Client
 }
 
 // NewLogger returns the JSON logger every function uses.
@@ -66,14 +68,16 @@ func New(ctx context.Context, cfg *config.Config, need ...string) (*App, error) 
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	app := &App{Config: cfg, Log: NewLogger(cfg.LogLevel), Forges: EnvForges(cfg, nil)}
+	app.Readers = ReadersFrom(app.Forges)
 	ddb, err := dynamo.NewClient(ctx, cfg.DynamoDBEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	app.Store = dynamo.New(ddb, dynamo.Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable})
+	app.Store = dynamo.New(ddb, dynamo.Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable})
 	app.Sealer = sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(awsCfg), cfg.KMSKeyID))
+	app.SQSClient = sqs.NewFromConfig(awsCfg)
 	if cfg.IntakeQueueURL != "" {
-		app.Queue = queue.NewSQS(sqs.NewFromConfig(awsCfg), cfg.IntakeQueueURL)
+		app.Queue = queue.NewSQS(app.SQSClient, cfg.IntakeQueueURL)
 	}
 	return app, nil
 }
@@ -99,6 +103,43 @@ func EnvForges(cfg *config.Config, hc *http.Client) follow.Forges {
 		}
 		return nil, forgelink.Errorf(forgelink.Invalid, "unknown vcs %q", vcs)
 	}
+}
+
+// ReadersFrom returns, for a project, the RepoReader of its VCS.
+func ReadersFrom(forges follow.Forges) func(ctx context.Context, p *forgelink.Project) (forgelink.RepoReader, error) {
+	return func(ctx context.Context, p *forgelink.Project) (forgelink.RepoReader, error) {
+		f, err := forges(ctx, p.Slug.VCS)
+		if err != nil {
+			return nil, err
+		}
+		r, ok := f.(forgelink.RepoReader)
+		if !ok {
+			return nil, forgelink.Errorf(forgelink.Internal, "%s adapter cannot read repositories", p.Slug.VCS)
+		}
+		return r, nil
+	}
+}
+
+// MainSQS runs a queue-consumer function: SQS batches with
+// ReportBatchItemFailures, so only failed messages are delivered again.
+func MainSQS(need []string, build func(ctx context.Context, app *App) (queue.Consumer, error)) {
+	ctx := context.Background()
+	cfg, err := config.FromEnv(os.LookupEnv)
+	if err != nil {
+		fail(err)
+	}
+	app, err := New(ctx, cfg, need...)
+	if err != nil {
+		fail(err)
+	}
+	consume, err := build(ctx, app)
+	if err != nil {
+		fail(err)
+	}
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
+		fail(fmt.Errorf("this queue consumer runs under Lambda (or the Runtime Interface Emulator: make invoke); locally, make run consumes the queue in-process"))
+	}
+	lambda.Start(queue.SQSHandler(consume, app.Log))
 }
 
 // Main runs an HTTP function: it reads the configuration, builds the App

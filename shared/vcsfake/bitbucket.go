@@ -62,6 +62,8 @@ type bbRepo struct {
 	keys       []*bbKey
 	hooks      []*bbHook
 	statuses   []Status
+	files      map[string]map[string][]byte // ref -> path -> content
+	pulls      []*bbPull
 }
 
 type bbKey struct {
@@ -81,7 +83,7 @@ func NewBitbucket(t testing.TB) *Bitbucket {
 	t.Helper()
 	b := &Bitbucket{
 		Token:       "bbat_" + randomHex(18),
-		core:        &core{t: t},
+		core:        newCore(t),
 		repos:       map[string]*bbRepo{},
 		accountKeys: map[string]bool{},
 	}
@@ -318,6 +320,8 @@ func (b *Bitbucket) route(r *http.Request, s []string) *response {
 		})
 	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "repositories" && m == http.MethodGet:
 		return b.permissions(r)
+	case len(s) == 2 && s[0] == "user" && s[1] == "emails" && m == http.MethodGet:
+		return b.userEmails(r)
 	case len(s) >= 3 && s[0] == "repositories":
 		repo, ok := b.repos[lower(s[1]+"/"+s[2])]
 		if !ok {
@@ -391,6 +395,12 @@ func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, s []string) *respon
 		}
 	case len(s) == 4 && s[0] == "commit" && s[2] == "statuses" && s[3] == "build" && m == http.MethodPost:
 		return b.addStatus(r, repo, s[1])
+	case len(s) >= 2 && s[0] == "src" && m == http.MethodGet:
+		return b.src(r, repo, s[1], strings.Join(s[2:], "/"))
+	case len(s) >= 3 && s[0] == "refs" && s[1] == "branches" && m == http.MethodGet:
+		return b.branch(r, repo, strings.Join(s[2:], "/"))
+	case len(s) == 1 && s[0] == "pullrequests" && m == http.MethodGet:
+		return b.listPulls(r, repo)
 	}
 	return bbError(http.StatusNotFound, "Resource not found", nil)
 }

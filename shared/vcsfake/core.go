@@ -54,6 +54,18 @@ type Status struct {
 	Description string
 }
 
+// Email is one of the token user's email addresses, as /user/emails lists
+// it. Verified is GitHub's verified and Bitbucket's is_confirmed.
+type Email struct {
+	Address  string
+	Primary  bool
+	Verified bool
+}
+
+// DefaultEmail is the primary, verified email of the user of every fake
+// token until SetEmails changes it.
+const DefaultEmail = "octocat@example.com"
+
 // Request is one request a fake answered.
 type Request struct {
 	Method string
@@ -80,6 +92,35 @@ type core struct {
 	faults   []*fault
 	requests []Request
 	nextID   int64
+	emails   []Email
+}
+
+// newCore returns the shared state of a fake for t.
+func newCore(t testing.TB) *core {
+	return &core{t: t, emails: []Email{{Address: DefaultEmail, Primary: true, Verified: true}}}
+}
+
+// SetEmails sets the token user's email addresses, in the order
+// /user/emails lists them; none leaves the user without any.
+func (c *core) SetEmails(emails ...Email) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.emails = append([]Email(nil), emails...)
+}
+
+// CountRequests returns how many answered requests had method ("" for any)
+// and a path ending with pathSuffix, so a test can check that something
+// asked the VCS once.
+func (c *core) CountRequests(method, pathSuffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.requests {
+		if (method == "" || strings.EqualFold(method, r.Method)) && strings.HasSuffix(r.Path, pathSuffix) {
+			n++
+		}
+	}
+	return n
 }
 
 // FailNext makes the next n requests whose method is method ("" for any)

@@ -41,6 +41,7 @@ type GitHub struct {
 	repos      map[string]*ghRepo // by lower-case full name
 	restricted map[string]bool    // lower-case orgs with OAuth App access restrictions
 	userKeys   []*Key
+	scopes     []string // the token's classic OAuth scopes
 	remaining  int
 	reset      time.Time
 }
@@ -58,6 +59,8 @@ type ghRepo struct {
 	keys          []*Key
 	hooks         []*ghHook
 	statuses      []Status
+	files         map[string]map[string][]byte // ref -> path -> content
+	pulls         []*ghPull
 }
 
 type ghHook struct {
@@ -75,7 +78,7 @@ func NewGitHub(t testing.TB) *GitHub {
 	read := func(name string) []byte { return corpus(t, "github/errors/"+name) }
 	g := &GitHub{
 		Token: "gho_" + randomHex(18),
-		core:  &core{t: t},
+		core:  newCore(t),
 		bodies: gitHubBodies{
 			badCredentials: read("bad_credentials.401.json"),
 			notFoundRepo:   read("not_found.repo.404.json"),
@@ -87,6 +90,7 @@ func NewGitHub(t testing.TB) *GitHub {
 		repos:      map[string]*ghRepo{},
 		restricted: map[string]bool{},
 		remaining:  GitHubRateLimit,
+		scopes:     slices.Clone(GitHubDefaultScopes),
 		reset:      time.Now().Add(time.Hour).Truncate(time.Second),
 	}
 	g.core.token = g.Token
@@ -274,6 +278,7 @@ func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(g.reset.Unix(), 10))
 	h.Set("X-RateLimit-Used", strconv.Itoa(GitHubRateLimit-g.remaining))
 	h.Set("X-RateLimit-Resource", "core")
+	h.Set("X-OAuth-Scopes", strings.Join(g.scopes, ", "))
 }
 
 func (g *GitHub) answer(r *http.Request) *response {
@@ -363,7 +368,12 @@ func (g *GitHub) route(r *http.Request, s []string) *response {
 			"login": GitHubLogin, "id": 1, "type": "User", "name": "The Octocat",
 			"html_url": "https://github.com/" + GitHubLogin,
 		})
+	case len(s) == 2 && s[0] == "user" && s[1] == "emails" && m == http.MethodGet:
+		return g.userEmails(r)
 	case len(s) >= 2 && s[0] == "user" && s[1] == "keys":
+		if resp := g.missingKeyScope(r); resp != nil {
+			return resp
+		}
 		return g.userKeysRoute(r, s[2:])
 	case len(s) >= 3 && s[0] == "repos":
 		if g.restricted[lower(s[1])] {
@@ -421,6 +431,10 @@ func (g *GitHub) repoRoute(r *http.Request, repo *ghRepo, s []string) *response 
 		}
 	case len(s) == 2 && s[0] == "statuses" && m == http.MethodPost:
 		return g.addStatus(r, repo, s[1])
+	case len(s) >= 1 && s[0] == "contents" && m == http.MethodGet:
+		return g.contents(r, repo, strings.Join(s[1:], "/"))
+	case len(s) == 1 && s[0] == "pulls" && m == http.MethodGet:
+		return g.listPulls(r, repo)
 	}
 	return jsonResponse(http.StatusNotFound, ghNotFound)
 }

@@ -42,9 +42,16 @@ type stack struct {
 	mu       sync.Mutex
 	consumed []*forgelink.Message
 	arrived  chan struct{}
+	srv      *server.Server
 }
 
-func newStack(t *testing.T) *stack {
+// newStack records intake's messages instead of running the trigger function.
+func newStack(t *testing.T) *stack { return newStackWith(t, true) }
+
+// newTriggerStack runs the trigger function on intake's messages, as make run does.
+func newTriggerStack(t *testing.T) *stack { return newStackWith(t, false) }
+
+func newStackWith(t *testing.T, record bool) *stack {
 	t.Helper()
 	s := &stack{gh: vcsfake.NewGitHub(t), bb: vcsfake.NewBitbucket(t), arrived: make(chan struct{}, 100)}
 	s.gh.AddRepo("octo-org/hello-world", "main", false)
@@ -67,18 +74,21 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Options{
-		Consume: func(ctx context.Context, m *forgelink.Message) error {
+	opts := server.Options{RetryBackoff: 10 * time.Millisecond}
+	if record {
+		opts.Consume = func(ctx context.Context, m *forgelink.Message) error {
 			s.mu.Lock()
 			s.consumed = append(s.consumed, m)
 			s.mu.Unlock()
 			s.arrived <- struct{}{}
 			return nil
-		},
-	})
+		}
+	}
+	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.srv = srv
 	t.Cleanup(func() { srv.Close() })
 	h = srv.Handler()
 	return s

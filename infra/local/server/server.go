@@ -10,7 +10,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,15 +20,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"forgelink/shared/bolt"
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
-	"forgelink/shared/forgelink"
 	"forgelink/shared/httpapi"
 	"forgelink/shared/lambdaapp"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
+	"forgelink/shared/trigger"
 )
 
 // Server is the one-process forgelink.
@@ -37,9 +37,10 @@ type Server struct {
 	// Token is the API token (FORGELINK_API_TOKEN, or generated on first run
 	// and kept in FORGELINK_DATA/api-token).
 	Token string
-	// Store and Queue are exposed for end-to-end tests.
-	Store *bolt.Store
-	Queue *queue.Local
+	// Store, Queue and Handoff are exposed for end-to-end tests.
+	Store   *bolt.Store
+	Queue   *queue.Local
+	Handoff *queue.LocalHandoff
 
 	handler http.Handler
 }
@@ -48,8 +49,9 @@ type Server struct {
 type Options struct {
 	// HTTPClient is used for VCS API calls (default: 20s timeout).
 	HTTPClient *http.Client
-	// Consume handles intake messages; default: log them (the trigger
-	// function consumes them when it exists).
+	// RetryBackoff is the in-process queue's first retry delay (default 1s).
+	RetryBackoff time.Duration
+	// Consume handles intake messages; default: the trigger function.
 	Consume queue.Consumer
 }
 
@@ -74,19 +76,20 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	sl := sealer.NewEnvelope(keys)
 
+	forges := lambdaapp.EnvForges(cfg, opts.HTTPClient)
+	handoff := &queue.LocalHandoff{Log: log}
 	consume := opts.Consume
 	if consume == nil {
-		consume = func(ctx context.Context, m *forgelink.Message) error {
-			log.InfoContext(ctx, "delivery queued for the trigger function", "delivery", m.DeliveryID, "hook_id", m.HookID, "project", m.Project, "events", len(m.Events))
-			return nil
-		}
+		trig := &trigger.Service{Store: st, Readers: lambdaapp.ReadersFrom(forges), Handoff: handoff, Log: log}
+		consume = trig.Handle
 	}
-	q := queue.NewLocal(consume, queue.LocalOptions{Log: log})
+	q := queue.NewLocal(consume, queue.LocalOptions{Log: log, Backoff: opts.RetryBackoff})
 
 	intake := &httpapi.Intake{Store: st, Sealer: sl, Queue: q, Log: log}
 	projects := &httpapi.Projects{
 		Store:     st,
-		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: lambdaapp.EnvForges(cfg, opts.HTTPClient), Log: log},
+		Pipelines: st,
+		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: forges, Log: log},
 		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
 		Log:       log,
@@ -98,7 +101,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))
 	})
-	return &Server{Token: token, Store: st, Queue: q, handler: mux}, nil
+	return &Server{Token: token, Store: st, Queue: q, Handoff: handoff, handler: mux}, nil
 }
 
 // Handler serves every route.

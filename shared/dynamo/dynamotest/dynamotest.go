@@ -26,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -38,6 +39,9 @@ import (
 
 // Region is the region of the test client.
 const Region = "us-east-1"
+
+// requestTimeout bounds one HTTP exchange with the local server.
+const requestTimeout = 30 * time.Second
 
 var (
 	mu     sync.Mutex
@@ -62,7 +66,8 @@ func server() (*dynamodb.Client, error) {
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:   &serialClient{client: awshttp.NewBuildableClient()},
+		// A request moto never answers fails the test instead of hanging it.
+		HTTPClient: &serialClient{client: awshttp.NewBuildableClient().WithTimeout(requestTimeout)},
 	})
 	stop = stopServer
 	return client, nil
@@ -137,12 +142,12 @@ func New(t testing.TB) (*dynamodb.Client, dynamo.Tables) {
 	}
 	// The pid keeps two test binaries on one DYNAMODB_ENDPOINT apart.
 	prefix := fmt.Sprintf("forgelink-test-%d-%d", os.Getpid(), seq.Add(1))
-	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries"}
+	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries", Pipelines: prefix + "-pipelines", Keys: prefix + "-keys"}
 	if err := dynamo.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
 		t.Fatalf("dynamotest: %v", err)
 	}
 	t.Cleanup(func() {
-		for _, name := range []string{tables.Projects, tables.Deliveries} {
+		for _, name := range []string{tables.Projects, tables.Deliveries, tables.Pipelines, tables.Keys} {
 			_, err := c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 			if err != nil {
 				t.Errorf("dynamotest: delete table %s: %v", name, err)

@@ -1,0 +1,133 @@
+package forgelink
+
+import (
+	"context"
+	"time"
+)
+
+// PipelineState is where a pipeline is in its life.
+type PipelineState string
+
+// Pipeline states. The trigger function creates pipelines Created (or
+// Errored when the config cannot be used); the executor and the status
+// function move them on.
+const (
+	PipelineCreated PipelineState = "created"
+	PipelineErrored PipelineState = "errored"
+)
+
+// Pipeline is one triggered build of a project at a revision.
+type Pipeline struct {
+	// ID is a random UUID, as CircleCI's pipeline ids.
+	ID      string `json:"id"`
+	Project string `json:"project"` // slug string
+	// Number counts the project's pipelines from 1, without gaps.
+	Number int64         `json:"number"`
+	State  PipelineState `json:"state"`
+	// Trigger is TriggerPush, TriggerPullRequest or TriggerTag.
+	Trigger        string   `json:"trigger"`
+	Branch         string   `json:"branch,omitempty"`
+	Tag            string   `json:"tag,omitempty"`
+	Revision       string   `json:"revision"`
+	PRNumber       int      `json:"pr_number,omitempty"`
+	Fork           bool     `json:"fork"`
+	SecretsExposed bool     `json:"secrets_exposed"`
+	Workflows      []string `json:"workflows"`
+	Actor          string   `json:"actor,omitempty"`
+	// Errors holds why a pipeline is Errored (e.g. the config's parse error).
+	Errors []string `json:"errors,omitempty"`
+	// HookID and DeliveryID name the delivery that created it.
+	HookID     string    `json:"hook_id"`
+	DeliveryID string    `json:"delivery_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RefKey is what makes a pipeline unique within a project with its
+// revision: "branch/<name>" or "tag/<name>".
+func (p *Pipeline) RefKey() string {
+	if p.Tag != "" {
+		return "tag/" + p.Tag
+	}
+	return "branch/" + p.Branch
+}
+
+// EventDecision records what the trigger function decided for one event
+// of a delivery.
+type EventDecision struct {
+	Type     EventType `json:"type"`
+	Branch   string    `json:"branch,omitempty"`
+	Tag      string    `json:"tag,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+	PRNumber int       `json:"pr_number,omitempty"`
+	// Build is true when the event made (or matched an existing) pipeline.
+	Build bool `json:"build"`
+	// Reason is the rule that skipped it; "" when Build.
+	Reason string `json:"reason,omitempty"`
+	// PipelineID and PipelineNumber name the pipeline; for an event whose
+	// revision already had one (rule 6), the existing pipeline.
+	PipelineID     string `json:"pipeline_id,omitempty"`
+	PipelineNumber int64  `json:"pipeline_number,omitempty"`
+	// Duplicate is true when the pipeline already existed for this revision.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// DeliveryRecord is the lasting record of a processed delivery and its
+// decisions. Unlike Delivery (kept for de-duplication only), it is kept
+// for the project's history.
+type DeliveryRecord struct {
+	Project     string          `json:"project"`
+	HookID      string          `json:"hook_id"`
+	DeliveryID  string          `json:"delivery_id"`
+	Event       string          `json:"event"`
+	ReceivedAt  time.Time       `json:"received_at"`
+	ProcessedAt time.Time       `json:"processed_at"`
+	Decisions   []EventDecision `json:"decisions"`
+}
+
+// Page asks for one page of a newest-first listing.
+type Page struct {
+	// Token is the NextToken of the previous page; "" for the first page.
+	Token string
+	// Limit is the page size; stores cap it at 100 and default it to 20.
+	Limit int
+}
+
+// PipelineStore keeps pipelines, delivery records and the open-PR index.
+type PipelineStore interface {
+	// CreatePipeline stores p, giving it the project's next Number (no gaps,
+	// no duplicates, under concurrent callers). If the project already has a
+	// pipeline for p's (RefKey, Revision), nothing is written and it returns
+	// that pipeline with a Conflict error.
+	CreatePipeline(ctx context.Context, p *Pipeline) (*Pipeline, error)
+	// GetPipeline returns the pipeline with this id, or NotFound.
+	GetPipeline(ctx context.Context, id string) (*Pipeline, error)
+	// ListPipelines returns the project's pipelines newest first and the
+	// token of the next page ("" when there is none).
+	ListPipelines(ctx context.Context, project Slug, page Page) ([]*Pipeline, string, error)
+
+	// PutDeliveryRecord stores r, replacing a record with the same
+	// (Project, HookID, DeliveryID) so re-processing a message is harmless.
+	PutDeliveryRecord(ctx context.Context, r *DeliveryRecord) error
+	// ListDeliveryRecords returns the project's records newest first (by
+	// ReceivedAt) and the next page's token.
+	ListDeliveryRecords(ctx context.Context, project Slug, page Page) ([]*DeliveryRecord, string, error)
+
+	// OpenPRs returns the numbers of the open pull requests whose head is
+	// branch, and known=false when the index has never heard of the branch.
+	OpenPRs(ctx context.Context, project Slug, branch string) (prs []int, known bool, err error)
+	// SetPROpen records that pull request pr (head branch) is open or not.
+	// It makes the branch known.
+	SetPROpen(ctx context.Context, project Slug, branch string, pr int, open bool) error
+	// SetOpenPRs replaces the branch's open PRs (e.g. with the VCS's answer)
+	// and makes the branch known, even with none.
+	SetOpenPRs(ctx context.Context, project Slug, branch string, prs []int) error
+}
+
+// StatusRequest asks the status function to post a commit status for a
+// pipeline (the trigger function requests "pending" for every new one).
+type StatusRequest struct {
+	PipelineID string `json:"pipeline_id"`
+	Project    string `json:"project"`
+	Revision   string `json:"revision"`
+	State      string `json:"state"`
+}

@@ -1,0 +1,340 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"forgelink/shared/forgelink"
+)
+
+// pipelineJSON is CircleCI's v2 pipeline shape, plus what forgelink knows
+// of the trigger (event, PR, fork, secrets, workflows).
+type pipelineJSON struct {
+	ID             string          `json:"id"`
+	Errors         []pipelineError `json:"errors"`
+	ProjectSlug    string          `json:"project_slug"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	Number         int64           `json:"number"`
+	State          string          `json:"state"`
+	CreatedAt      time.Time       `json:"created_at"`
+	Trigger        triggerJSON     `json:"trigger"`
+	VCS            pipelineVCS     `json:"vcs"`
+	SecretsExposed bool            `json:"secrets_exposed"`
+	Workflows      []string        `json:"workflows"`
+}
+
+type pipelineError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type triggerJSON struct {
+	Type       string    `json:"type"`  // "webhook", as CircleCI
+	Event      string    `json:"event"` // push, pull_request, tag
+	ReceivedAt time.Time `json:"received_at"`
+	Actor      actorJSON `json:"actor"`
+	DeliveryID string    `json:"delivery_id"`
+}
+
+type actorJSON struct {
+	Login     string  `json:"login"`
+	AvatarURL *string `json:"avatar_url"`
+}
+
+type pipelineVCS struct {
+	ProviderName        string `json:"provider_name"`
+	OriginRepositoryURL string `json:"origin_repository_url"`
+	TargetRepositoryURL string `json:"target_repository_url"`
+	Revision            string `json:"revision"`
+	Branch              string `json:"branch,omitempty"`
+	Tag                 string `json:"tag,omitempty"`
+	ReviewID            string `json:"review_id,omitempty"`
+	Fork                bool   `json:"fork"`
+}
+
+func toPipelineJSON(slug forgelink.Slug, p *forgelink.Pipeline) pipelineJSON {
+	provider, url := vcsNames(slug)
+	j := pipelineJSON{
+		ID:          p.ID,
+		Errors:      []pipelineError{},
+		ProjectSlug: p.Project,
+		UpdatedAt:   p.CreatedAt,
+		Number:      p.Number,
+		State:       string(p.State),
+		CreatedAt:   p.CreatedAt,
+		Trigger: triggerJSON{
+			Type:       "webhook",
+			Event:      p.Trigger,
+			ReceivedAt: p.CreatedAt,
+			Actor:      actorJSON{Login: p.Actor},
+			DeliveryID: p.DeliveryID,
+		},
+		VCS: pipelineVCS{
+			ProviderName:        provider,
+			OriginRepositoryURL: url,
+			TargetRepositoryURL: url,
+			Revision:            p.Revision,
+			Branch:              p.Branch,
+			Tag:                 p.Tag,
+			Fork:                p.Fork,
+		},
+		SecretsExposed: p.SecretsExposed,
+		Workflows:      p.Workflows,
+	}
+	if p.PRNumber != 0 {
+		j.VCS.ReviewID = strconv.Itoa(p.PRNumber)
+	}
+	for _, e := range p.Errors {
+		j.Errors = append(j.Errors, pipelineError{Type: "config", Message: e})
+	}
+	if j.Workflows == nil {
+		j.Workflows = []string{}
+	}
+	return j
+}
+
+func vcsNames(slug forgelink.Slug) (provider, repoURL string) {
+	if slug.VCS == forgelink.Bitbucket {
+		return "Bitbucket", "https://bitbucket.org/" + slug.FullName()
+	}
+	return "GitHub", "https://github.com/" + slug.FullName()
+}
+
+// listPage is CircleCI's v2 paginated list.
+type listPage[T any] struct {
+	Items         []T     `json:"items"`
+	NextPageToken *string `json:"next_page_token"`
+}
+
+func pageOf(r *http.Request) (forgelink.Page, error) {
+	p := forgelink.Page{Token: r.URL.Query().Get("page-token"), Limit: 20}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return p, forgelink.Errorf(forgelink.Invalid, "limit must be a number from 1 to 100")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+func nextToken(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// followedSlug reads the slug from the path and checks the project is followed.
+func (p *Projects) followedSlug(r *http.Request) (forgelink.Slug, *forgelink.Project, error) {
+	slug, err := slugOf(r)
+	if err != nil {
+		return slug, nil, err
+	}
+	pr, err := p.Store.GetProject(r.Context(), slug)
+	if forgelink.KindOf(err) == forgelink.NotFound {
+		return slug, nil, forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
+	}
+	return slug, pr, err
+}
+
+func (p *Projects) listPipelines(w http.ResponseWriter, r *http.Request) {
+	slug, _, err := p.followedSlug(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	page, err := pageOf(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	items, next, err := p.Pipelines.ListPipelines(r.Context(), slug, page)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	out := listPage[pipelineJSON]{Items: make([]pipelineJSON, 0, len(items)), NextPageToken: nextToken(next)}
+	for _, it := range items {
+		out.Items = append(out.Items, toPipelineJSON(slug, it))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Projects) getPipeline(w http.ResponseWriter, r *http.Request) {
+	pl, err := p.Pipelines.GetPipeline(r.Context(), r.PathValue("id"))
+	if err != nil {
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			err = forgelink.E(forgelink.NotFound, "pipeline not found", err)
+		}
+		writeError(w, r, p.log(), err)
+		return
+	}
+	slug, err := forgelink.ParseSlug(pl.Project)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toPipelineJSON(slug, pl))
+}
+
+// deliveryJSON is one processed delivery with its decisions.
+type deliveryJSON struct {
+	ID          string                    `json:"id"`
+	HookID      string                    `json:"hook_id"`
+	Event       string                    `json:"event"`
+	ReceivedAt  time.Time                 `json:"received_at"`
+	ProcessedAt time.Time                 `json:"processed_at"`
+	Decisions   []forgelink.EventDecision `json:"decisions"`
+}
+
+func (p *Projects) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	slug, _, err := p.followedSlug(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	page, err := pageOf(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	recs, next, err := p.Pipelines.ListDeliveryRecords(r.Context(), slug, page)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	out := listPage[deliveryJSON]{Items: make([]deliveryJSON, 0, len(recs)), NextPageToken: nextToken(next)}
+	for _, d := range recs {
+		decisions := d.Decisions
+		if decisions == nil {
+			decisions = []forgelink.EventDecision{}
+		}
+		out.Items = append(out.Items, deliveryJSON{ID: d.DeliveryID, HookID: d.HookID, Event: d.Event, ReceivedAt: d.ReceivedAt, ProcessedAt: d.ProcessedAt, Decisions: decisions})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// settingsJSON is CircleCI's v2 project settings document.
+type settingsJSON struct {
+	Advanced forgelink.Settings `json:"advanced"`
+}
+
+// settingsPatch has a pointer per field so that absent fields stay as they are.
+type settingsPatch struct {
+	Advanced *struct {
+		BuildPRsOnly              *bool     `json:"build_prs_only"`
+		BuildForkPRs              *bool     `json:"build_fork_prs"`
+		ForksReceiveSecretEnvVars *bool     `json:"forks_receive_secret_env_vars"`
+		SetGitHubStatus           *bool     `json:"set_github_status"`
+		PROnlyBranchOverrides     *[]string `json:"pr_only_branch_overrides"`
+	} `json:"advanced"`
+}
+
+func (p *Projects) getSettings(w http.ResponseWriter, r *http.Request) {
+	_, pr, err := p.followedSlug(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+}
+
+func withLists(s forgelink.Settings) forgelink.Settings {
+	if s.AlwaysBuildBranches == nil {
+		s.AlwaysBuildBranches = []string{}
+	}
+	return s
+}
+
+// MaxSettingsBody bounds a settings PATCH body.
+const MaxSettingsBody = 64 << 10
+
+func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
+	slug, _, err := p.followedSlug(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	body, err := readLimited(w, r, MaxSettingsBody)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	var patch settingsPatch
+	if err := decodeStrict(body, &patch); err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	if patch.Advanced == nil {
+		writeError(w, r, p.log(), forgelink.Errorf(forgelink.Invalid, `body must be {"advanced": {...}}`))
+		return
+	}
+	a := patch.Advanced
+	if a.PROnlyBranchOverrides != nil {
+		for _, s := range *a.PROnlyBranchOverrides {
+			if _, err := forgelink.ParsePattern(s); err != nil {
+				writeError(w, r, p.log(), err)
+				return
+			}
+		}
+	}
+	// Read-modify-write with the store's optimistic check; retry a lost race.
+	for attempt := 0; ; attempt++ {
+		pr, err := p.Store.GetProject(r.Context(), slug)
+		if err != nil {
+			writeError(w, r, p.log(), err)
+			return
+		}
+		s := &pr.Settings
+		set := func(dst *bool, v *bool) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&s.BuildPRsOnly, a.BuildPRsOnly)
+		set(&s.BuildForkPRs, a.BuildForkPRs)
+		set(&s.ForksReceiveSecretEnvVars, a.ForksReceiveSecretEnvVars)
+		set(&s.SetGitHubStatus, a.SetGitHubStatus)
+		if a.PROnlyBranchOverrides != nil {
+			s.AlwaysBuildBranches = append([]string(nil), (*a.PROnlyBranchOverrides)...)
+		}
+		pr.UpdatedAt = time.Now().UTC()
+		err = p.Store.UpdateProject(r.Context(), pr)
+		if forgelink.KindOf(err) == forgelink.Conflict && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			writeError(w, r, p.log(), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+		return
+	}
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields, wrong
+// types and trailing data, with a message that names the problem.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			return forgelink.Errorf(forgelink.Invalid, "field %q must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		case errors.Is(err, io.EOF):
+			return forgelink.Errorf(forgelink.Invalid, "empty body: want a JSON object")
+		}
+		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: %s", err.Error())
+	}
+	if dec.More() {
+		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: data after the object")
+	}
+	return nil
+}
