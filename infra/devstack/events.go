@@ -182,30 +182,29 @@ func writeEvents(dir, corpusDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, s := range samples {
-		ev, err := buildEvent(s, corpusDir)
+	write := func(file string, ev any, err error) error {
 		if err != nil {
 			return err
 		}
 		b, err := json.MarshalIndent(ev, "", "  ")
 		if err != nil {
-			return fmt.Errorf("sample %s: %w", s.file, err)
+			return fmt.Errorf("sample %s: %w", file, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, s.file), append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("sample %s: %w", s.file, err)
+		if err := os.WriteFile(filepath.Join(dir, file), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("sample %s: %w", file, err)
+		}
+		return nil
+	}
+	for _, s := range samples {
+		ev, err := buildEvent(s, corpusDir)
+		if err := write(s.file, ev, err); err != nil {
+			return err
 		}
 	}
 	for _, s := range sqsSamples {
 		ev, err := buildSQSEvent(s.file, s.event, s.corpus, s.deliveryID, corpusDir)
-		if err != nil {
+		if err := write(s.file, ev, err); err != nil {
 			return err
-		}
-		b, err := json.MarshalIndent(ev, "", "  ")
-		if err != nil {
-			return fmt.Errorf("sample %s: %w", s.file, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, s.file), append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("sample %s: %w", s.file, err)
 		}
 	}
 	return nil

@@ -1,13 +1,11 @@
 package bitbucket
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/hubsig"
 )
 
 // The Bitbucket Cloud delivery headers forgelink reads.
@@ -23,8 +21,6 @@ const (
 	SignatureHeader = "X-Hub-Signature"
 )
 
-const whSignaturePrefix = "sha256="
-
 // VerifySignature reports whether signature, the value of the
 // X-Hub-Signature header, is "sha256=" followed by the hex HMAC-SHA256 of
 // body under one of secrets. Several secrets allow rotating one without
@@ -35,36 +31,7 @@ const whSignaturePrefix = "sha256="
 // Every failure is of kind forgelink.Unauthorized. Verify the exact bytes
 // received, before decoding anything.
 func VerifySignature(body []byte, signature string, secrets ...[]byte) error {
-	if signature == "" {
-		return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: missing %s", SignatureHeader)
-	}
-	hexSum, ok := strings.CutPrefix(signature, whSignaturePrefix)
-	if !ok {
-		return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: %s must start with %q", SignatureHeader, whSignaturePrefix)
-	}
-	if len(hexSum) != hex.EncodedLen(sha256.Size) {
-		return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: %s must be %q and %d hex digits", SignatureHeader, whSignaturePrefix, hex.EncodedLen(sha256.Size))
-	}
-	var want [sha256.Size]byte
-	if _, err := hex.Decode(want[:], []byte(hexSum)); err != nil {
-		return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: %s is not hex", SignatureHeader)
-	}
-	tried := false
-	for _, secret := range secrets {
-		if len(secret) == 0 {
-			continue
-		}
-		tried = true
-		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
-		if hmac.Equal(mac.Sum(nil), want[:]) {
-			return nil
-		}
-	}
-	if !tried {
-		return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: no webhook secret configured")
-	}
-	return forgelink.Errorf(forgelink.Unauthorized, "bitbucket: signature does not match")
+	return hubsig.Verify("bitbucket", SignatureHeader, body, signature, secrets...)
 }
 
 // ParseEvent normalizes a Bitbucket Cloud delivery of the given event key

@@ -1,14 +1,12 @@
 package github
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/hubsig"
 )
 
 // The delivery headers forgelink reads. GitHub also sends the legacy
@@ -24,7 +22,6 @@ const (
 )
 
 const (
-	whSignaturePrefix = "sha256="
 	// whZeroSHA is what GitHub sends as before on a ref's creation and as
 	// after on its deletion.
 	whZeroSHA = "0000000000000000000000000000000000000000"
@@ -39,36 +36,7 @@ const (
 // Every failure is of kind forgelink.Unauthorized. Verify the exact bytes
 // received, before decoding anything.
 func VerifySignature(body []byte, signature string, secrets ...[]byte) error {
-	if signature == "" {
-		return forgelink.Errorf(forgelink.Unauthorized, "github: missing %s", SignatureHeader)
-	}
-	hexSum, ok := strings.CutPrefix(signature, whSignaturePrefix)
-	if !ok {
-		return forgelink.Errorf(forgelink.Unauthorized, "github: %s must start with %q", SignatureHeader, whSignaturePrefix)
-	}
-	if len(hexSum) != hex.EncodedLen(sha256.Size) {
-		return forgelink.Errorf(forgelink.Unauthorized, "github: %s must be %q and %d hex digits", SignatureHeader, whSignaturePrefix, hex.EncodedLen(sha256.Size))
-	}
-	var want [sha256.Size]byte
-	if _, err := hex.Decode(want[:], []byte(hexSum)); err != nil {
-		return forgelink.Errorf(forgelink.Unauthorized, "github: %s is not hex", SignatureHeader)
-	}
-	tried := false
-	for _, secret := range secrets {
-		if len(secret) == 0 {
-			continue
-		}
-		tried = true
-		mac := hmac.New(sha256.New, secret)
-		mac.Write(body)
-		if hmac.Equal(mac.Sum(nil), want[:]) {
-			return nil
-		}
-	}
-	if !tried {
-		return forgelink.Errorf(forgelink.Unauthorized, "github: no webhook secret configured")
-	}
-	return forgelink.Errorf(forgelink.Unauthorized, "github: signature does not match")
+	return hubsig.Verify("github", SignatureHeader, body, signature, secrets...)
 }
 
 // PayloadFromForm returns the JSON payload of a delivery sent as

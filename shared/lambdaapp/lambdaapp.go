@@ -123,16 +123,8 @@ func ReadersFrom(forges follow.Forges) func(ctx context.Context, p *forgelink.Pr
 // MainSQS runs a queue-consumer function: SQS batches with
 // ReportBatchItemFailures, so only failed messages are delivered again.
 func MainSQS(need []string, build func(ctx context.Context, app *App) (queue.Consumer, error)) {
-	ctx := context.Background()
-	cfg, err := config.FromEnv(os.LookupEnv)
-	if err != nil {
-		fail(err)
-	}
-	app, err := New(ctx, cfg, need...)
-	if err != nil {
-		fail(err)
-	}
-	consume, err := build(ctx, app)
+	app := startup(need)
+	consume, err := build(context.Background(), app)
 	if err != nil {
 		fail(err)
 	}
@@ -146,22 +138,28 @@ func MainSQS(need []string, build func(ctx context.Context, app *App) (queue.Con
 // and the handler once (cold start), then serves. A bad configuration stops
 // start-up with one line naming the variable.
 func Main(need []string, build func(ctx context.Context, app *App) (http.Handler, error)) {
-	ctx := context.Background()
+	app := startup(need)
+	h, err := build(context.Background(), app)
+	if err != nil {
+		fail(err)
+	}
+	if err := Serve(h, app.Config.Addr, app.Log); err != nil {
+		fail(err)
+	}
+}
+
+// startup reads the configuration and builds the App, or exits with one
+// line saying what is wrong.
+func startup(need []string) *App {
 	cfg, err := config.FromEnv(os.LookupEnv)
 	if err != nil {
 		fail(err)
 	}
-	app, err := New(ctx, cfg, need...)
+	app, err := New(context.Background(), cfg, need...)
 	if err != nil {
 		fail(err)
 	}
-	h, err := build(ctx, app)
-	if err != nil {
-		fail(err)
-	}
-	if err := Serve(h, cfg.Addr, app.Log); err != nil {
-		fail(err)
-	}
+	return app
 }
 
 func fail(err error) {
