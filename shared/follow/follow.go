@@ -310,3 +310,61 @@ func (s *Service) log() *slog.Logger {
 	}
 	return slog.Default()
 }
+
+// RotationGrace is how long the previous webhook secret stays valid after
+// a rotation, so deliveries signed before the hook changed still verify.
+const RotationGrace = 24 * time.Hour
+
+// RotateSecret gives the project a new webhook secret and installs it on
+// the hook. The new secret is stored first, alongside the old one (valid
+// for RotationGrace), so no delivery fails verification while the hook
+// changes; if the VCS refuses the change, the new secret is removed again.
+func (s *Service) RotateSecret(ctx context.Context, slug forgelink.Slug, publicURL string) (*forgelink.Project, error) {
+	p, err := s.Store.GetProject(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("rotate secret of %s: %w", slug, err)
+	}
+	if p.State != forgelink.Following {
+		return nil, forgelink.Errorf(forgelink.Conflict, "project %s is not fully followed yet; follow it again first", slug)
+	}
+	forge, err := s.Forges(ctx, slug.VCS)
+	if err != nil {
+		return nil, fmt.Errorf("rotate secret of %s: %w", slug, err)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.Sealer.Seal(ctx, []byte(secret), slug.AAD(PurposeWebhookSecret))
+	if err != nil {
+		return nil, fmt.Errorf("rotate secret of %s: seal: %w", slug, err)
+	}
+	now := s.now()
+	previous := p.Secrets
+	p.Secrets = []forgelink.WebhookSecret{{Sealed: sealed}}
+	if len(previous) > 0 {
+		old := previous[0]
+		old.ExpiresAt = now.Add(RotationGrace)
+		p.Secrets = append(p.Secrets, old)
+	}
+	p.UpdatedAt = now
+	if err := s.Store.UpdateProject(ctx, p); err != nil {
+		return nil, fmt.Errorf("rotate secret of %s: %w", slug, err)
+	}
+	hookID, err := forge.EnsureHook(ctx, slug, forgelink.HookSpec{URL: HookURL(publicURL, slug.VCS, p.HookID), Secret: secret})
+	if err != nil {
+		p.Secrets = previous
+		if rerr := s.Store.UpdateProject(context.WithoutCancel(ctx), p); rerr != nil {
+			s.log().WarnContext(ctx, "rotate: could not drop the unused new secret; it expires with the next rotation", "project", slug.String(), "err", rerr)
+		}
+		return nil, fmt.Errorf("rotate secret of %s: %w", slug, vcsError(slug, "update the webhook", err))
+	}
+	if hookID != p.WebhookVCSID {
+		p.WebhookVCSID = hookID
+		if err := s.Store.UpdateProject(ctx, p); err != nil {
+			return nil, fmt.Errorf("rotate secret of %s: %w", slug, err)
+		}
+	}
+	s.log().InfoContext(ctx, "webhook secret rotated", "project", slug.String(), "previous_valid_until", now.Add(RotationGrace))
+	return p, nil
+}

@@ -31,6 +31,7 @@ func (p *Projects) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.unfollow)
 	mux.HandleFunc("GET /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.get)
 	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}", p.get)
+	mux.HandleFunc("POST /api/v2/project/{vcs}/{org}/{repo}/webhook-secret/rotate", p.rotateSecret)
 	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/settings", p.getSettings)
 	mux.HandleFunc("PATCH /api/v2/project/{vcs}/{org}/{repo}/settings", p.patchSettings)
 	if p.Pipelines != nil {
@@ -166,6 +167,24 @@ func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
 		State:            string(pr.State),
 		DeployKey:        deployKeyJSON(pr),
 	})
+}
+
+func (p *Projects) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	slug, _, err := p.followedSlug(r)
+	if err != nil {
+		writeError(w, r, p.log(), err)
+		return
+	}
+	pr, err := p.Follow.RotateSecret(r.Context(), slug, p.publicURL(r))
+	if err != nil {
+		writeError(w, r, p.log().With("project", slug.String()), err)
+		return
+	}
+	resp := map[string]any{"project": slug.String(), "rotated": true}
+	if len(pr.Secrets) > 1 {
+		resp["previous_secret_valid_until"] = pr.Secrets[1].ExpiresAt
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (p *Projects) publicURL(r *http.Request) string {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -353,5 +354,47 @@ func TestFollowErrors(t *testing.T) {
 				t.Errorf("answer %v has no message", body)
 			}
 		})
+	}
+}
+
+// TestRotateWebhookSecret rotates a project's secret: the hook gets the new
+// one, deliveries signed with either verify during the grace period, and a
+// VCS refusal leaves the old secret alone.
+func TestRotateWebhookSecret(t *testing.T) {
+	s := newStack(t)
+	const repo, slug = "octo-org/hello-world", "gh/octo-org/hello-world"
+	status, body := s.call(t, http.MethodPost, "/api/v1.1/project/"+slug+"/follow")
+	if status != http.StatusCreated {
+		t.Fatalf("follow: %d %v", status, body)
+	}
+	hookURL := body["hook_url"].(string)
+	oldSecret := s.gh.Hooks(repo)[0].Secret
+
+	status, body = s.call(t, http.MethodPost, "/api/v2/project/"+slug+"/webhook-secret/rotate")
+	if status != http.StatusOK || body["previous_secret_valid_until"] == nil {
+		t.Fatalf("rotate: %d %v", status, body)
+	}
+	hooks := s.gh.Hooks(repo)
+	if len(hooks) != 1 || hooks[0].Secret == oldSecret || hooks[0].Secret == "" {
+		t.Fatalf("hooks after rotation = %+v, want one hook with a new secret", hooks)
+	}
+	push := corpus(t, "github/push.json")
+	for i, secret := range []string{hooks[0].Secret, oldSecret} {
+		if status, body := do(t, providers[0].deliver(hookURL, secret, "push", fmt.Sprint("rot-", i), push)); status != http.StatusAccepted {
+			t.Errorf("delivery signed with secret %d: %d %v, want 202", i, status, body)
+		}
+	}
+
+	// GitHub refuses the next rotation: the current secret stays the only valid new one.
+	current := hooks[0].Secret
+	s.gh.FailNext(http.MethodPatch, "/hooks/"+hooks[0].ID, http.StatusInternalServerError, 1)
+	if status, _ := s.call(t, http.MethodPost, "/api/v2/project/"+slug+"/webhook-secret/rotate"); status < 500 {
+		t.Fatalf("rotate with GitHub failing: %d, want 5xx", status)
+	}
+	if got := s.gh.Hooks(repo)[0].Secret; got != current {
+		t.Errorf("hook secret changed despite the failure")
+	}
+	if status, body := do(t, providers[0].deliver(hookURL, current, "push", "rot-after-failure", push)); status != http.StatusAccepted {
+		t.Errorf("delivery with the current secret after a failed rotation: %d %v", status, body)
 	}
 }
