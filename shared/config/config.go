@@ -35,6 +35,7 @@ type Config struct {
 	KMSKeyID         string // FORGELINK_KMS_KEY_ID
 	IntakeQueueURL   string // FORGELINK_INTAKE_QUEUE_URL
 	PipelinesTable   string // FORGELINK_PIPELINES_TABLE
+	KeysTable        string // FORGELINK_KEYS_TABLE
 	PipelinesQueue   string // FORGELINK_PIPELINES_QUEUE_URL: created pipelines, for the executor
 	StatusQueue      string // FORGELINK_STATUS_QUEUE_URL: commit status requests
 }
@@ -68,6 +69,7 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		KMSKeyID:         get("FORGELINK_KMS_KEY_ID", ""),
 		IntakeQueueURL:   get("FORGELINK_INTAKE_QUEUE_URL", ""),
 		PipelinesTable:   get("FORGELINK_PIPELINES_TABLE", ""),
+		KeysTable:        get("FORGELINK_KEYS_TABLE", ""),
 		PipelinesQueue:   get("FORGELINK_PIPELINES_QUEUE_URL", ""),
 		StatusQueue:      get("FORGELINK_STATUS_QUEUE_URL", ""),
 	}
@@ -116,6 +118,7 @@ func (c *Config) RequireAWS(names ...string) error {
 		"FORGELINK_INTAKE_QUEUE_URL":    c.IntakeQueueURL,
 		"FORGELINK_API_TOKEN":           c.APIToken,
 		"FORGELINK_PIPELINES_TABLE":     c.PipelinesTable,
+		"FORGELINK_KEYS_TABLE":          c.KeysTable,
 		"FORGELINK_PIPELINES_QUEUE_URL": c.PipelinesQueue,
 		"FORGELINK_STATUS_QUEUE_URL":    c.StatusQueue,
 	}

@@ -39,8 +39,12 @@ type Service struct {
 	Store  forgelink.Store
 	Sealer forgelink.Sealer
 	Forges Forges
-	Now    func() time.Time
-	Log    *slog.Logger
+	// BeforeUnfollow, if set, runs first on unfollow, e.g. to remove the
+	// checkout and SSH keys added through the keys API. An error stops the
+	// unfollow with nothing else removed.
+	BeforeUnfollow func(ctx context.Context, slug forgelink.Slug) error
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 // Result is the outcome of a Follow.
@@ -74,6 +78,14 @@ func (s *Service) Follow(ctx context.Context, slug forgelink.Slug, user, publicU
 	p, created, err := s.loadOrCreate(ctx, slug, user)
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", slug, err)
+	}
+	if p.DeployKey.PublicKey == "" {
+		// The project's deploy key was deleted through the checkout-key
+		// API; following again installs a new one.
+		if p.DeployKey, err = s.newDeployKey(ctx, slug); err != nil {
+			return nil, fmt.Errorf("follow %s: %w", slug, err)
+		}
+		p.DeployKeyVCSID = ""
 	}
 	log := s.log().With("project", slug.String(), "hook_id", p.HookID)
 
@@ -127,13 +139,9 @@ func (s *Service) loadOrCreate(ctx context.Context, slug forgelink.Slug, user st
 
 func (s *Service) newProject(ctx context.Context, slug forgelink.Slug, user string) (*forgelink.Project, error) {
 	now := s.now()
-	key, err := sshkeys.Generate(sshkeys.ED25519, rand.Reader)
+	key, err := s.newDeployKey(ctx, slug)
 	if err != nil {
-		return nil, fmt.Errorf("generate deploy key: %w", err)
-	}
-	sealedKey, err := s.Sealer.Seal(ctx, key.PrivatePEM, slug.AAD(PurposeDeployKey))
-	if err != nil {
-		return nil, fmt.Errorf("seal deploy key: %w", err)
+		return nil, err
 	}
 	secret, err := NewSecret()
 	if err != nil {
@@ -152,17 +160,30 @@ func (s *Service) newProject(ctx context.Context, slug forgelink.Slug, user stri
 		State:      forgelink.Pending,
 		HookID:     hookID,
 		FollowedBy: user,
-		DeployKey: forgelink.SSHKey{
-			PublicKey:         key.AuthorizedKey,
-			FingerprintMD5:    key.FingerprintMD5,
-			FingerprintSHA256: key.FingerprintSHA256,
-			SealedPrivateKey:  sealedKey,
-			CreatedAt:         now,
-		},
-		Secrets:   []forgelink.WebhookSecret{{Sealed: sealedSecret}},
-		Settings:  forgelink.DefaultSettings(),
-		CreatedAt: now,
-		UpdatedAt: now,
+		DeployKey:  key,
+		Secrets:    []forgelink.WebhookSecret{{Sealed: sealedSecret}},
+		Settings:   forgelink.DefaultSettings(),
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}, nil
+}
+
+// newDeployKey generates an ed25519 deploy key and seals its private half.
+func (s *Service) newDeployKey(ctx context.Context, slug forgelink.Slug) (forgelink.SSHKey, error) {
+	key, err := sshkeys.Generate(sshkeys.ED25519, rand.Reader)
+	if err != nil {
+		return forgelink.SSHKey{}, fmt.Errorf("generate deploy key: %w", err)
+	}
+	sealed, err := s.Sealer.Seal(ctx, key.PrivatePEM, slug.AAD(PurposeDeployKey))
+	if err != nil {
+		return forgelink.SSHKey{}, fmt.Errorf("seal deploy key: %w", err)
+	}
+	return forgelink.SSHKey{
+		PublicKey:         key.AuthorizedKey,
+		FingerprintMD5:    key.FingerprintMD5,
+		FingerprintSHA256: key.FingerprintSHA256,
+		SealedPrivateKey:  sealed,
+		CreatedAt:         s.now(),
 	}, nil
 }
 
@@ -226,6 +247,15 @@ func (s *Service) Unfollow(ctx context.Context, slug forgelink.Slug) error {
 	forge, err := s.Forges(ctx, slug.VCS)
 	if err != nil {
 		return fmt.Errorf("unfollow %s: %w", slug, err)
+	}
+	if s.BeforeUnfollow != nil {
+		if err := s.BeforeUnfollow(ctx, slug); err != nil {
+			return fmt.Errorf("unfollow %s: %w", slug, err)
+		}
+		// It may have removed the project's own deploy key: reload.
+		if p, err = s.Store.GetProject(ctx, slug); err != nil {
+			return fmt.Errorf("unfollow %s: %w", slug, err)
+		}
 	}
 	if p.WebhookVCSID != "" {
 		if err := forge.DeleteHook(ctx, slug, p.WebhookVCSID); err != nil {

@@ -892,3 +892,53 @@ func (s *Service) Checkout(ctx context.Context, pipelineID, token string) (*Chec
 	s.log().InfoContext(ctx, "checkout material served", attrs...)
 	return out, nil
 }
+
+// RemoveProjectKeys removes every checkout key and additional SSH key that
+// forgelink created for the project, from the VCS (deploy keys, GitHub user
+// keys) and from the store; for unfollow, whose caller has authorized it.
+// The follow-time deploy key is the Project's and is left to unfollow. It
+// stops at the first VCS refusal, so a retry finishes the job.
+func (s *Service) RemoveProjectKeys(ctx context.Context, slug forgelink.Slug) error {
+	recs, err := s.Keys.ListCheckoutKeys(ctx, slug)
+	if err != nil {
+		return err
+	}
+	var forge forgelink.Forge
+	for _, r := range recs {
+		if r.VCSID != "" && forge == nil {
+			if forge, err = s.Forges(ctx, slug.VCS); err != nil {
+				return err
+			}
+		}
+		switch {
+		case r.VCSID != "" && r.Type == forgelink.CheckoutDeployKey:
+			if err := forge.DeleteDeployKey(ctx, slug, r.VCSID); err != nil {
+				return vcsError(slug.VCS, "remove a deploy key from "+slug.FullName(), err)
+			}
+		case r.VCSID != "" && r.Type == forgelink.CheckoutUserKey:
+			ak, ok := forge.(forgelink.AccountKeys)
+			if !ok {
+				return forgelink.Errorf(forgelink.Internal, "the %s adapter cannot remove user keys", vcsName(slug.VCS))
+			}
+			if err := ak.DeleteUserKey(ctx, r.VCSID); err != nil {
+				return userKeyError(err)
+			}
+		}
+		if err := s.Keys.DeleteCheckoutKey(ctx, slug, r.FingerprintMD5); err != nil && forgelink.KindOf(err) != forgelink.NotFound {
+			return err
+		}
+	}
+	sshRecs, err := s.Keys.ListSSHKeys(ctx, slug)
+	if err != nil {
+		return err
+	}
+	for _, r := range sshRecs {
+		if err := s.Keys.DeleteSSHKey(ctx, slug, r.Hostname, r.FingerprintMD5); err != nil && forgelink.KindOf(err) != forgelink.NotFound {
+			return err
+		}
+	}
+	if len(recs)+len(sshRecs) > 0 {
+		s.log().InfoContext(ctx, "project keys removed", "project", slug.String(), "checkout_keys", len(recs), "ssh_keys", len(sshRecs))
+	}
+	return nil
+}

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg *config.Config, need ...string) (*App, error) 
 	if err != nil {
 		return nil, err
 	}
-	app.Store = dynamo.New(ddb, dynamo.Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable})
+	app.Store = dynamo.New(ddb, dynamo.Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable, Keys: cfg.KeysTable})
 	app.Sealer = sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(awsCfg), cfg.KMSKeyID))
 	app.SQSClient = sqs.NewFromConfig(awsCfg)
 	if cfg.IntakeQueueURL != "" {

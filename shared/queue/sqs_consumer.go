@@ -43,6 +43,9 @@ type SQSHandoff struct {
 	client      SQSAPI
 	pipelines   string
 	statusQueue string
+	// Runner mints the executor's runner token and names the checkout URL;
+	// nil sends pipelines without them.
+	Runner *RunnerAccess
 }
 
 // NewSQSHandoff returns a Handoff to the two queues.
@@ -52,7 +55,11 @@ func NewSQSHandoff(client SQSAPI, pipelinesURL, statusURL string) *SQSHandoff {
 
 // Handoff sends the pipeline and its pending status request.
 func (h *SQSHandoff) Handoff(ctx context.Context, p *forgelink.Pipeline) error {
-	if err := h.send(ctx, h.pipelines, p); err != nil {
+	msg, err := h.Runner.message(ctx, p)
+	if err != nil {
+		return fmt.Errorf("sqs: hand off pipeline %s: %w", p.ID, err)
+	}
+	if err := h.send(ctx, h.pipelines, msg); err != nil {
 		return fmt.Errorf("sqs: hand off pipeline %s: %w", p.ID, err)
 	}
 	st := &forgelink.StatusRequest{PipelineID: p.ID, Project: p.Project, Revision: p.Revision, State: "pending"}

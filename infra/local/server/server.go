@@ -26,6 +26,7 @@ import (
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
 	"forgelink/shared/httpapi"
+	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdaapp"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
@@ -77,7 +78,8 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	sl := sealer.NewEnvelope(keys)
 
 	forges := lambdaapp.EnvForges(cfg, opts.HTTPClient)
-	handoff := &queue.LocalHandoff{Log: log}
+	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: forges, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
+	handoff := &queue.LocalHandoff{Log: log, Runner: &queue.RunnerAccess{Mint: keySvc.MintRunnerTokenFor, PublicURL: cfg.PublicURL}}
 	consume := opts.Consume
 	if consume == nil {
 		trig := &trigger.Service{Store: st, Readers: lambdaapp.ReadersFrom(forges), Handoff: handoff, Log: log}
@@ -89,14 +91,19 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	projects := &httpapi.Projects{
 		Store:     st,
 		Pipelines: st,
-		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: forges, Log: log},
+		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: forges, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
 		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
 		Log:       log,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/", intake.Handler())
-	mux.Handle("/api/", projects.Handler())
+	keysAPI := &httpapi.Keys{
+		Service: keySvc,
+		Auth:    projects.Auth,
+		Log:     log,
+	}
+	mux.Handle("/api/", keysAPI.Handler(projects.Handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))

@@ -192,6 +192,28 @@ func TestTriggerGitHub(t *testing.T) {
 		t.Errorf("status requests = %d, want 4", got)
 	}
 
+	// The executor's message carries a single-use runner token for the checkout material.
+	msgs := s.srv.Handoff.Pipelines()
+	first := msgs[0]
+	if first.RunnerToken == "" || first.CheckoutURL != s.url+"/api/v2/pipeline/"+first.Pipeline.ID+"/checkout" {
+		t.Fatalf("executor message = %+v, want a runner token and checkout URL", first)
+	}
+	checkout := func() (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, first.CheckoutURL, nil)
+		req.Header.Set("Authorization", "Bearer "+first.RunnerToken)
+		return do(t, req)
+	}
+	status, body = checkout()
+	if status != http.StatusOK || body["revision"] != first.Pipeline.Revision || body["checkout_key"] == nil {
+		t.Fatalf("checkout material: %d %v", status, body)
+	}
+	if key, _ := body["checkout_key"].(map[string]any)["private_key"].(string); !strings.Contains(key, "PRIVATE KEY") {
+		t.Errorf("checkout material has no private key")
+	}
+	if status, _ := checkout(); status != http.StatusUnauthorized {
+		t.Errorf("second use of the runner token: %d, want 401", status)
+	}
+
 	// Settings: unknown fields and wrong types change nothing.
 	for _, bad := range []string{`{"advanced":{"build_pr_only":true}}`, `{"advanced":{"build_fork_prs":"yes"}}`, `{"advanced":`, `{"advanced":{"pr_only_branch_overrides":["/(/"]}}`} {
 		if status, body := s.patch(t, "/api/v2/project/"+slug+"/settings", bad); status != http.StatusBadRequest {

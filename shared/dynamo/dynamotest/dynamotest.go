@@ -16,9 +16,11 @@ package dynamotest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,9 +31,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"forgelink/shared/awslocal"
 	"forgelink/shared/dynamo"
@@ -66,6 +70,7 @@ func server() (*dynamodb.Client, error) {
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Retryer:      loggingRetryer{retry.NewStandard()},
 		// A request moto never answers fails the test instead of hanging it.
 		HTTPClient: &serialClient{client: awshttp.NewBuildableClient().WithTimeout(requestTimeout)},
 	})
@@ -113,6 +118,20 @@ func (c *serialClient) Do(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// loggingRetryer reports each retry on stderr: against a local server a
+// retry is unexpected, and a retried write can fail a test in a way that
+// makes no sense without it (a retried CreateTable finds its own table).
+type loggingRetryer struct{ aws.RetryerV2 }
+
+// IsErrorRetryable reports whether err is retryable, and logs it if so.
+func (r loggingRetryer) IsErrorRetryable(err error) bool {
+	ok := r.RetryerV2.IsErrorRetryable(err)
+	if ok {
+		log.Printf("dynamotest: retrying after: %v", err)
+	}
+	return ok
+}
+
 // Stop stops the server if this package started it. Tests that use New
 // call it after m.Run, as Main does.
 func Stop() {
@@ -140,20 +159,22 @@ func New(t testing.TB) (*dynamodb.Client, dynamo.Tables) {
 	if err != nil {
 		t.Fatalf("dynamotest: %v", err)
 	}
-	// The pid keeps two test binaries on one DYNAMODB_ENDPOINT apart.
-	prefix := fmt.Sprintf("forgelink-test-%d-%d", os.Getpid(), seq.Add(1))
+	// A random part keeps test binaries that share a DYNAMODB_ENDPOINT apart.
+	prefix := fmt.Sprintf("forgelink-test-%d-%s", seq.Add(1), strings.ToLower(rand.Text()[:8]))
 	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries", Pipelines: prefix + "-pipelines", Keys: prefix + "-keys"}
-	if err := dynamo.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
-		t.Fatalf("dynamotest: %v", err)
-	}
+	// Registered first, so tables of a half-done CreateTables go too.
 	t.Cleanup(func() {
 		for _, name := range []string{tables.Projects, tables.Deliveries, tables.Pipelines, tables.Keys} {
 			_, err := c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-			if err != nil {
+			var missing *types.ResourceNotFoundException
+			if err != nil && !errors.As(err, &missing) {
 				t.Errorf("dynamotest: delete table %s: %v", name, err)
 			}
 		}
 	})
+	if err := dynamo.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
+		t.Fatalf("dynamotest: %v", err)
+	}
 	return c, tables
 }
 
