@@ -28,6 +28,7 @@ const (
 	SampleBBHookID = "hk_example_bb"
 	SampleSecret   = "forgelink-example-secret"
 	SampleAPIToken = "fl_example_token_for_make_invoke"
+	SampleUser     = "octocat" // the API token's user: the fake GitHub's login
 )
 
 // sampleEvent describes one file in events/.
@@ -38,6 +39,7 @@ type sampleEvent struct {
 	path    string
 	headers map[string]string
 	corpus  string // corpus file for the body ("" = no body)
+	body    string // literal JSON body, when there is no corpus file
 	sign    string // header to put the signature in ("" = unsigned)
 	secret  string
 }
@@ -63,6 +65,10 @@ var samples = []sampleEvent{
 		corpus:  "bitbucket/repo-push.json", sign: "x-hub-signature", secret: SampleSecret},
 	{file: "keys-get-project.json", method: "GET", route: "GET /api/v2/{proxy+}", path: "/api/v2/project/gh/" + SampleOrg + "/" + SampleRepo,
 		headers: map[string]string{"circle-token": SampleAPIToken}},
+	{file: "keys-list-checkout-keys.json", method: "GET", route: "ANY /api/v1.1/{proxy+}", path: "/api/v1.1/project/gh/" + SampleOrg + "/" + SampleRepo + "/checkout-key",
+		headers: map[string]string{"circle-token": SampleAPIToken}},
+	{file: "keys-create-checkout-key.json", method: "POST", route: "ANY /api/v2/{proxy+}", path: "/api/v2/project/gh/" + SampleOrg + "/" + SampleRepo + "/checkout-key",
+		headers: map[string]string{"circle-token": SampleAPIToken}, body: `{"type":"deploy-key"}`},
 }
 
 // buildEvent returns the API Gateway HTTP API (v2) event for s, with the
@@ -82,7 +88,11 @@ func buildEvent(s sampleEvent, corpusDir string) (*events.APIGatewayV2HTTPReques
 	for k, v := range s.headers {
 		headers[k] = v
 	}
-	var body string
+	body := s.body
+	if body != "" {
+		headers["content-type"] = "application/json"
+		headers["content-length"] = fmt.Sprint(len(body))
+	}
 	if s.corpus != "" {
 		b, err := os.ReadFile(filepath.Join(corpusDir, s.corpus))
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/httpapi"
+	"forgelink/shared/keysvc"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 )
@@ -66,7 +67,7 @@ func TestEventsUpToDate(t *testing.T) {
 // DynamoDB tables made from template.yaml, a KMS key, an SQS queue.
 type lambdaStack struct {
 	env   map[string]string
-	store forgelink.Store
+	store *dynamo.Store
 	seal  forgelink.Sealer
 	sqs   *sqs.Client
 	queue string
@@ -106,7 +107,7 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 	cfg := awsConfig(endpoint)
 	return &lambdaStack{
 		env:   env,
-		store: dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Projects: env["FORGELINK_PROJECTS_TABLE"], Deliveries: env["FORGELINK_DELIVERIES_TABLE"]}),
+		store: dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Projects: env["FORGELINK_PROJECTS_TABLE"], Deliveries: env["FORGELINK_DELIVERIES_TABLE"], Pipelines: env["FORGELINK_PIPELINES_TABLE"], Keys: env["FORGELINK_KEYS_TABLE"]}),
 		seal:  sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(cfg), env["FORGELINK_KMS_KEY_ID"])),
 		sqs:   sqs.NewFromConfig(cfg),
 		queue: env["FORGELINK_INTAKE_QUEUE_URL"],
@@ -201,13 +202,16 @@ func TestWebhookLambdaEvents(t *testing.T) {
 // Lambda calls it, and checks the token is required.
 func TestKeysLambdaEvent(t *testing.T) {
 	st := newLambdaStack(t)
+	auth := httpapi.NewStaticToken(SampleAPIToken, httpapi.User{Login: SampleUser})
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	api := &httpapi.Projects{
 		Store:  st.store,
 		Follow: &follow.Service{Store: st.store, Sealer: st.seal},
-		Auth:   httpapi.NewStaticToken(SampleAPIToken, httpapi.User{Login: "octocat"}),
-		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Auth:   auth,
+		Log:    logger,
 	}
-	proxy := httpadapter.NewV2(api.Handler()).ProxyWithContext
+	keys := &httpapi.Keys{Service: &keysvc.Service{Store: st.store, Keys: st.store, Pipelines: st.store, Sealer: st.seal}, Auth: auth, Log: logger}
+	proxy := httpadapter.NewV2(keys.Handler(api.Handler())).ProxyWithContext
 	ev := loadEvent(t, "keys-get-project.json")
 	resp, err := proxy(context.Background(), ev)
 	if err != nil {
@@ -221,6 +225,20 @@ func TestKeysLambdaEvent(t *testing.T) {
 	if strings.Contains(resp.Body, "PRIVATE KEY") {
 		t.Error("the answer contains private key material")
 	}
+	// The checkout-key list as Lambda serves it: the seeded project's deploy key.
+	resp, err = proxy(context.Background(), loadEvent(t, "keys-list-checkout-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyList []map[string]any
+	_ = json.Unmarshal([]byte(resp.Body), &keyList)
+	if resp.StatusCode != http.StatusOK || len(keyList) != 1 || keyList[0]["type"] != "deploy-key" || keyList[0]["preferred"] != true {
+		t.Errorf("GET checkout-key: %d %s, want the project's deploy key", resp.StatusCode, resp.Body)
+	}
+	if strings.Contains(resp.Body, "PRIVATE KEY") {
+		t.Error("the checkout-key list contains private key material")
+	}
+
 	delete(ev.Headers, "circle-token")
 	resp, err = proxy(context.Background(), ev)
 	if err != nil {

@@ -89,6 +89,7 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 		"FORGELINK_STATUS_QUEUE_URL="+queues["status"],
 		"FORGELINK_KMS_KEY_ID="+keyID,
 		"FORGELINK_API_TOKEN="+SampleAPIToken,
+		"FORGELINK_API_USER="+SampleUser,
 	), nil
 }
 
@@ -121,7 +122,7 @@ func seedProject(ctx context.Context, st forgelink.Store, sl forgelink.Sealer, v
 		State:         forgelink.Following,
 		HookID:        hookID,
 		DefaultBranch: "main",
-		FollowedBy:    "octocat",
+		FollowedBy:    SampleUser,
 		DeployKey: forgelink.SSHKey{
 			PublicKey:         key.AuthorizedKey,
 			FingerprintMD5:    key.FingerprintMD5,
