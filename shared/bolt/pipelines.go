@@ -3,13 +3,13 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 
+	"github.com/google/uuid"
 	bbolt "go.etcd.io/bbolt"
 
 	"forgelink/shared/forgelink"
@@ -110,27 +110,6 @@ func recordIDKey(r *forgelink.DeliveryRecord) []byte {
 	return appendPart(appendPart(nil, r.HookID), r.DeliveryID)
 }
 
-// newPipelineID returns a random (version 4) UUID.
-func newPipelineID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand documents it)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// validPipeline checks what CreatePipeline needs to key p.
-func validPipeline(p *forgelink.Pipeline) (forgelink.Slug, error) {
-	slug, err := forgelink.ParseSlug(p.Project)
-	if err != nil {
-		return forgelink.Slug{}, err
-	}
-	if p.Revision == "" {
-		return forgelink.Slug{}, forgelink.Errorf(forgelink.Invalid, "pipeline has no revision")
-	}
-	return slug, nil
-}
-
 // CreatePipeline stores a copy of p with the project's next Number and,
 // when p.ID is empty, a new random ID, and returns that copy; on success it
 // also sets p.Number and p.ID. Numbering and the (RefKey, Revision) check
@@ -139,14 +118,14 @@ func validPipeline(p *forgelink.Pipeline) (forgelink.Slug, error) {
 // it returns that pipeline with a Conflict. An ID already in use is
 // Invalid.
 func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*forgelink.Pipeline, error) {
-	slug, err := validPipeline(p)
+	slug, err := p.Validate()
 	if err != nil {
 		return nil, fmt.Errorf("bolt: create pipeline %s %s@%s: %w", p.Project, p.RefKey(), p.Revision, err)
 	}
 	rec := *p
 	rec.Project = slug.String()
 	if rec.ID == "" {
-		rec.ID = newPipelineID()
+		rec.ID = uuid.NewString()
 	}
 	var existing *forgelink.Pipeline
 	err = s.db.Update(func(tx *bbolt.Tx) error {

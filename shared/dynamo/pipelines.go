@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/google/uuid"
 
 	"forgelink/shared/forgelink"
 )
@@ -149,15 +150,6 @@ func validDeliverySK(sk string) bool {
 	return err == nil
 }
 
-// newPipelineID returns a random (version 4) UUID.
-func newPipelineID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand documents it)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 // sleepJitter waits a random time that grows with attempt, or until ctx
 // is done.
 func sleepJitter(ctx context.Context, attempt int) error {
@@ -170,18 +162,6 @@ func sleepJitter(ctx context.Context, attempt int) error {
 	}
 }
 
-// validPipeline checks what CreatePipeline needs to key p.
-func validPipeline(p *forgelink.Pipeline) (forgelink.Slug, error) {
-	slug, err := forgelink.ParseSlug(p.Project)
-	if err != nil {
-		return forgelink.Slug{}, err
-	}
-	if p.Revision == "" {
-		return forgelink.Slug{}, forgelink.Errorf(forgelink.Invalid, "pipeline has no revision")
-	}
-	return slug, nil
-}
-
 // CreatePipeline stores a copy of p with the project's next Number and,
 // when p.ID is empty, a new random ID, and returns that copy; on success it
 // also sets p.Number and p.ID. It reads the project's counter and writes
@@ -192,14 +172,14 @@ func validPipeline(p *forgelink.Pipeline) (forgelink.Slug, error) {
 // nothing is written and it returns that pipeline with a Conflict. An ID
 // already in use is Invalid.
 func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*forgelink.Pipeline, error) {
-	slug, err := validPipeline(p)
+	slug, err := p.Validate()
 	if err != nil {
 		return nil, fmt.Errorf("dynamo: create pipeline %s %s@%s: %w", p.Project, p.RefKey(), p.Revision, err)
 	}
 	rec := *p
 	rec.Project = slug.String()
 	if rec.ID == "" {
-		rec.ID = newPipelineID()
+		rec.ID = uuid.NewString()
 	}
 	got, err := s.createPipeline(ctx, slug, &rec)
 	if err != nil {

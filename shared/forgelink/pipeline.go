@@ -51,6 +51,18 @@ func (p *Pipeline) RefKey() string {
 	return "branch/" + p.Branch
 }
 
+// Validate checks what a store needs to key p and returns its project.
+func (p *Pipeline) Validate() (Slug, error) {
+	slug, err := ParseSlug(p.Project)
+	if err != nil {
+		return Slug{}, err
+	}
+	if p.Revision == "" {
+		return Slug{}, Errorf(Invalid, "pipeline has no revision")
+	}
+	return slug, nil
+}
+
 // EventDecision records what the trigger function decided for one event
 // of a delivery.
 type EventDecision struct {

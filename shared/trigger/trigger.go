@@ -13,11 +13,12 @@ package trigger
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"forgelink/shared/circleci"
 	"forgelink/shared/forgelink"
@@ -190,7 +191,7 @@ func decisionRecord(ev forgelink.Event, d forgelink.Decision) forgelink.EventDec
 // the first attempt may have failed before the hand-off.
 func (e *evaluation) createPipeline(ctx context.Context, ev forgelink.Event, d forgelink.Decision) (*forgelink.Pipeline, bool, error) {
 	p := &forgelink.Pipeline{
-		ID:             newUUID(),
+		ID:             uuid.NewString(),
 		Project:        e.project.Slug.String(),
 		State:          forgelink.PipelineCreated,
 		Trigger:        d.Trigger,
@@ -333,15 +334,6 @@ func (c *configCache) put(key string, cfg *forgelink.Config, err error) {
 		c.m = make(map[string]cachedConfig)
 	}
 	c.m[key] = cachedConfig{cfg, err}
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func (s *Service) now() time.Time {
