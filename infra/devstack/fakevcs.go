@@ -38,13 +38,16 @@ type processTB struct {
 	cleanups []func()
 }
 
+// Helper does nothing outside a test.
 func (p *processTB) Helper() {}
 
+// Fatalf prints the message and exits.
 func (p *processTB) Fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "devstack fakegithub: "+format+"\n", args...)
 	os.Exit(1)
 }
 
+// Cleanup runs f when the fake stops.
 func (p *processTB) Cleanup(f func()) { p.cleanups = append(p.cleanups, f) }
 
 // fakeGitHub serves the fake GitHub API with the sample repository and

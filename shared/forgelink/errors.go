@@ -35,6 +35,7 @@ var kindNames = [...]string{
 	Upstream:     "upstream",
 }
 
+// String returns the kind's name, e.g. "not found".
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
@@ -50,6 +51,7 @@ type Error struct {
 	Err     error  // cause, for logs
 }
 
+// Error returns the message and, after a colon, the cause: for logs, not clients.
 func (e *Error) Error() string {
 	switch {
 	case e.Err != nil && e.Message != "":
@@ -60,6 +62,7 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error of kind k whose client-safe message is formatted
