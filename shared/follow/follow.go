@@ -274,39 +274,14 @@ func (s *Service) Unfollow(ctx context.Context, slug forgelink.Slug) error {
 	return nil
 }
 
-// vcsError turns a Forge error into one that says what forgelink was doing
-// and keeps a kind that makes sense to forgelink's own caller: the VCS
-// rejecting the user's token is not the caller failing to authenticate to
-// forgelink, so Unauthorized becomes Forbidden.
+// vcsError is forgelink.ForgeError with the repository named, and a hint
+// about admin rights when the VCS refuses.
 func vcsError(slug forgelink.Slug, doing string, err error) error {
-	name := "GitHub"
-	if slug.VCS == forgelink.Bitbucket {
-		name = "Bitbucket"
+	err = forgelink.ForgeError(slug.VCS, doing+" of "+slug.FullName(), err)
+	if forgelink.KindOf(err) == forgelink.Forbidden && !strings.Contains(forgelink.MessageOf(err), "token") {
+		return forgelink.E(forgelink.Forbidden, forgelink.MessageOf(err)+" (you need admin rights on the repository)", err)
 	}
-	kind := forgelink.KindOf(err)
-	msg := forgelink.MessageOf(err)
-	switch kind {
-	case forgelink.Unauthorized:
-		kind = forgelink.Forbidden
-		msg = fmt.Sprintf("%s rejected the token while trying to %s of %s; sign in again or set a valid token", name, doing, slug.FullName())
-	case forgelink.Forbidden:
-		msg = fmt.Sprintf("%s refused to %s of %s: %s (you need admin rights on the repository)", name, doing, slug.FullName(), msg)
-	case forgelink.NotFound:
-		msg = fmt.Sprintf("%s repository %s not found, or the token cannot see it", name, slug.FullName())
-	case forgelink.Transient:
-		msg = fmt.Sprintf("%s is unavailable or rate limiting while trying to %s of %s; try again", name, doing, slug.FullName())
-	case forgelink.Conflict, forgelink.Upstream, forgelink.Invalid:
-		if msg == "" {
-			msg = "request refused"
-		}
-		msg = fmt.Sprintf("%s refused to %s of %s: %s", name, doing, slug.FullName(), msg)
-		if kind == forgelink.Invalid {
-			kind = forgelink.Upstream
-		}
-	default:
-		return err
-	}
-	return forgelink.E(kind, msg, err)
+	return err
 }
 
 // NewSecret returns a random webhook secret: 32 bytes, hex-encoded.

@@ -35,6 +35,14 @@ func (v VCS) Short() string {
 	return "gh"
 }
 
+// Name returns the VCS's product name, for messages: "GitHub" or "Bitbucket".
+func (v VCS) Name() string {
+	if v == Bitbucket {
+		return "Bitbucket"
+	}
+	return "GitHub"
+}
+
 // Slug identifies a repository on a VCS: gh/ORG/REPO or bb/WORKSPACE/REPO.
 type Slug struct {
 	VCS  VCS

@@ -100,9 +100,9 @@ func toPipelineJSON(slug forgelink.Slug, p *forgelink.Pipeline) pipelineJSON {
 
 func vcsNames(slug forgelink.Slug) (provider, repoURL string) {
 	if slug.VCS == forgelink.Bitbucket {
-		return "Bitbucket", "https://bitbucket.org/" + slug.FullName()
+		return slug.VCS.Name(), "https://bitbucket.org/" + slug.FullName()
 	}
-	return "GitHub", "https://github.com/" + slug.FullName()
+	return slug.VCS.Name(), "https://github.com/" + slug.FullName()
 }
 
 // listPage is CircleCI's v2 paginated list.

@@ -154,15 +154,12 @@ func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, p.log(), err)
 		return
 	}
-	provider, host := "GitHub", "https://github.com/"
-	if slug.VCS == forgelink.Bitbucket {
-		provider, host = "Bitbucket", "https://bitbucket.org/"
-	}
+	provider, repoURL := vcsNames(slug)
 	writeJSON(w, http.StatusOK, projectResponse{
 		Slug:             slug.String(),
 		Name:             slug.Repo,
 		OrganizationName: slug.Org,
-		VCSInfo:          vcsInfo{VCSURL: host + slug.FullName(), Provider: provider, DefaultBranch: pr.DefaultBranch},
+		VCSInfo:          vcsInfo{VCSURL: repoURL, Provider: provider, DefaultBranch: pr.DefaultBranch},
 		Following:        pr.State == forgelink.Following,
 		State:            string(pr.State),
 		DeployKey:        deployKeyJSON(pr),

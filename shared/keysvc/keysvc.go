@@ -198,51 +198,12 @@ func (s *Service) authorize(ctx context.Context, login string, slug forgelink.Sl
 		}
 	}
 	if err != nil {
-		return nil, nil, vcsError(slug.VCS, "read your permission on "+slug.FullName(), err)
+		return nil, nil, forgelink.ForgeError(slug.VCS, "read your permission on "+slug.FullName(), err)
 	}
 	if !admin {
-		return nil, nil, forgelink.Errorf(forgelink.Forbidden, "you need admin rights on %s on %s to %s", slug.FullName(), vcsName(slug.VCS), doing)
+		return nil, nil, forgelink.Errorf(forgelink.Forbidden, "you need admin rights on %s on %s to %s", slug.FullName(), slug.VCS.Name(), doing)
 	}
 	return p, forge, nil
-}
-
-func vcsName(v forgelink.VCS) string {
-	if v == forgelink.Bitbucket {
-		return "Bitbucket"
-	}
-	return "GitHub"
-}
-
-// vcsError gives a Forge error a message that says what forgelink was
-// doing, keeping the VCS's own message where it tells the user what to do
-// (a missing token scope). The VCS rejecting the user's token is not the
-// caller failing to authenticate to forgelink, so Unauthorized becomes
-// Forbidden.
-func vcsError(vcs forgelink.VCS, doing string, err error) error {
-	name := vcsName(vcs)
-	kind, msg := forgelink.KindOf(err), forgelink.MessageOf(err)
-	switch kind {
-	case forgelink.Unauthorized:
-		return forgelink.E(forgelink.Forbidden, fmt.Sprintf("%s rejected the token while trying to %s; sign in again or set a valid token", name, doing), err)
-	case forgelink.Forbidden:
-		if msg == "" {
-			msg = "permission denied"
-		}
-		return forgelink.E(forgelink.Forbidden, fmt.Sprintf("%s refused to %s: %s", name, doing, msg), err)
-	case forgelink.NotFound:
-		return forgelink.E(forgelink.NotFound, fmt.Sprintf("%s could not %s: not found, or the token cannot see it", name, doing), err)
-	case forgelink.Transient:
-		return forgelink.E(forgelink.Transient, fmt.Sprintf("%s is unavailable or rate limiting while trying to %s; try again", name, doing), err)
-	case forgelink.Conflict, forgelink.Upstream, forgelink.Invalid:
-		if msg == "" {
-			msg = "request refused"
-		}
-		if kind == forgelink.Invalid {
-			kind = forgelink.Upstream
-		}
-		return forgelink.E(kind, fmt.Sprintf("%s refused to %s: %s", name, doing, msg), err)
-	}
-	return err
 }
 
 // keys returns the project's checkout keys, its follow-time deploy key
@@ -407,14 +368,14 @@ func (s *Service) CreateCheckoutKey(ctx context.Context, login string, slug forg
 	case typ == forgelink.CheckoutDeployKey:
 		id, err := forge.EnsureDeployKey(ctx, slug, KeyTitle, pair.AuthorizedKeyWithComment(KeyTitle))
 		if err != nil {
-			return Key{}, vcsError(slug.VCS, "add a deploy key to "+slug.FullName(), err)
+			return Key{}, forgelink.ForgeError(slug.VCS, "add a deploy key to "+slug.FullName(), err)
 		}
 		rec.VCSID = id
 		undo = func(ctx context.Context) error { return forge.DeleteDeployKey(ctx, slug, id) }
 	case slug.VCS == forgelink.GitHub:
 		login, _, err := ak.Me(ctx)
 		if err != nil {
-			return Key{}, vcsError(slug.VCS, "read who you are", err)
+			return Key{}, forgelink.ForgeError(slug.VCS, "read who you are", err)
 		}
 		id, err := ak.AddUserKey(ctx, KeyTitle+": "+slug.String(), pair.AuthorizedKey)
 		if err != nil {
@@ -467,7 +428,7 @@ func userKeyError(err error) error {
 	case forgelink.Unauthorized:
 		return forgelink.E(forgelink.Forbidden, "GitHub rejected the token while adding a key to your account; sign in again or set a valid token", err)
 	}
-	return vcsError(forgelink.GitHub, "add a key to your account", err)
+	return forgelink.ForgeError(forgelink.GitHub, "add a key to your account", err)
 }
 
 // DeleteCheckoutKey removes the checkout key with the fingerprint from the
@@ -500,12 +461,12 @@ func (s *Service) DeleteCheckoutKey(ctx context.Context, login string, slug forg
 		switch {
 		case rec.Type == forgelink.CheckoutDeployKey && rec.VCSID != "":
 			if err := forge.DeleteDeployKey(ctx, slug, rec.VCSID); err != nil {
-				return nil, vcsError(slug.VCS, "remove the deploy key from "+slug.FullName(), err)
+				return nil, forgelink.ForgeError(slug.VCS, "remove the deploy key from "+slug.FullName(), err)
 			}
 		case rec.Type == forgelink.CheckoutUserKey && rec.VCSID != "":
 			ak, ok := forge.(forgelink.AccountKeys)
 			if !ok {
-				return nil, forgelink.Errorf(forgelink.Internal, "the %s adapter cannot remove user keys", vcsName(slug.VCS))
+				return nil, forgelink.Errorf(forgelink.Internal, "the %s adapter cannot remove user keys", slug.VCS.Name())
 			}
 			if err := ak.DeleteUserKey(ctx, rec.VCSID); err != nil {
 				return nil, userKeyError(err)
@@ -527,7 +488,7 @@ func (s *Service) DeleteCheckoutKey(ctx context.Context, login string, slug forg
 func (s *Service) deleteProjectKey(ctx context.Context, forge forgelink.Forge, p *forgelink.Project) error {
 	if p.DeployKeyVCSID != "" {
 		if err := forge.DeleteDeployKey(ctx, p.Slug, p.DeployKeyVCSID); err != nil {
-			return vcsError(p.Slug.VCS, "remove the deploy key from "+p.Slug.FullName(), err)
+			return forgelink.ForgeError(p.Slug.VCS, "remove the deploy key from "+p.Slug.FullName(), err)
 		}
 	}
 	fp := p.DeployKey.FingerprintMD5
@@ -742,7 +703,7 @@ func (s *Service) Me(ctx context.Context, vcs forgelink.VCS, fallback string) (M
 		}
 		login, email, err := ak.Me(ctx)
 		if err != nil {
-			return Me{}, vcsError(v, "read who you are", err)
+			return Me{}, forgelink.ForgeError(v, "read who you are", err)
 		}
 		return Me{VCS: v, Login: login, Email: email}, nil
 	}
@@ -913,12 +874,12 @@ func (s *Service) RemoveProjectKeys(ctx context.Context, slug forgelink.Slug) er
 		switch {
 		case r.VCSID != "" && r.Type == forgelink.CheckoutDeployKey:
 			if err := forge.DeleteDeployKey(ctx, slug, r.VCSID); err != nil {
-				return vcsError(slug.VCS, "remove a deploy key from "+slug.FullName(), err)
+				return forgelink.ForgeError(slug.VCS, "remove a deploy key from "+slug.FullName(), err)
 			}
 		case r.VCSID != "" && r.Type == forgelink.CheckoutUserKey:
 			ak, ok := forge.(forgelink.AccountKeys)
 			if !ok {
-				return forgelink.Errorf(forgelink.Internal, "the %s adapter cannot remove user keys", vcsName(slug.VCS))
+				return forgelink.Errorf(forgelink.Internal, "the %s adapter cannot remove user keys", slug.VCS.Name())
 			}
 			if err := ak.DeleteUserKey(ctx, r.VCSID); err != nil {
 				return userKeyError(err)

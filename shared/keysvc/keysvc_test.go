@@ -1,7 +1,6 @@
 package keysvc
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -176,29 +175,6 @@ func TestMatchFingerprint(t *testing.T) {
 	for _, fp := range []string{"", "16:27", "SHA256:nope", strings.TrimPrefix(sha, "SHA256:"), "sha256:" + strings.TrimPrefix(sha, "SHA256:")} {
 		if matchFingerprint(fp, md5, sha) {
 			t.Errorf("%q matches", fp)
-		}
-	}
-}
-
-func TestVCSError(t *testing.T) {
-	cause := errors.New("cause")
-	tests := []struct {
-		in       error
-		wantKind forgelink.Kind
-		wantMsg  string
-	}{
-		{forgelink.E(forgelink.Unauthorized, "Bad credentials", cause), forgelink.Forbidden, "rejected the token"},
-		{forgelink.E(forgelink.Forbidden, "Resource not accessible", cause), forgelink.Forbidden, "Resource not accessible"},
-		{forgelink.E(forgelink.NotFound, "x", cause), forgelink.NotFound, "not found"},
-		{forgelink.E(forgelink.Transient, "x", cause), forgelink.Transient, "try again"},
-		{forgelink.E(forgelink.Invalid, "key is invalid", cause), forgelink.Upstream, "key is invalid"},
-		{forgelink.E(forgelink.Conflict, "key is already in use", cause), forgelink.Conflict, "already in use"},
-		{cause, forgelink.Internal, ""},
-	}
-	for _, tc := range tests {
-		err := vcsError(forgelink.GitHub, "do it", tc.in)
-		if forgelink.KindOf(err) != tc.wantKind || !strings.Contains(forgelink.MessageOf(err), tc.wantMsg) || !errors.Is(err, cause) {
-			t.Errorf("vcsError(%v) = %v (kind %v), want kind %v, message with %q, cause kept", tc.in, err, forgelink.KindOf(err), tc.wantKind, tc.wantMsg)
 		}
 	}
 }
