@@ -261,13 +261,8 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, p.log(), err)
 		return
 	}
-	body, err := readLimited(w, r, MaxSettingsBody)
-	if err != nil {
-		writeError(w, r, p.log(), err)
-		return
-	}
 	var patch settingsPatch
-	if err := decodeStrict(body, &patch); err != nil {
+	if err := readJSON(w, r, MaxSettingsBody, &patch, false); err != nil {
 		writeError(w, r, p.log(), err)
 		return
 	}
@@ -316,6 +311,19 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
 		return
 	}
+}
+
+// readJSON reads a JSON body of at most limit bytes into v with
+// decodeStrict. With optional, an empty body leaves v as it is.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, optional bool) error {
+	body, err := readLimited(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeStrict(body, v)
 }
 
 // decodeStrict decodes one JSON value, refusing unknown fields, wrong

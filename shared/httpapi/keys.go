@@ -260,17 +260,10 @@ func (k *Keys) create(style keyStyle) http.HandlerFunc {
 			writeError(w, r, k.log(), err)
 			return
 		}
-		body, err := readLimited(w, r, maxKeyRequestBody)
-		if err != nil {
+		var req createKeyRequest
+		if err := readJSON(w, r, maxKeyRequestBody, &req, true); err != nil {
 			writeError(w, r, k.log(), err)
 			return
-		}
-		var req createKeyRequest
-		if len(strings.TrimSpace(string(body))) > 0 {
-			if err := decodeStrict(body, &req); err != nil {
-				writeError(w, r, k.log(), err)
-				return
-			}
 		}
 		typ, err := checkoutKeyType(req.Type)
 		if err != nil {
@@ -343,13 +336,8 @@ func (k *Keys) addSSHKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, k.log(), err)
 		return
 	}
-	body, err := readLimited(w, r, maxSSHKeyBody)
-	if err != nil {
-		writeError(w, r, k.log(), err)
-		return
-	}
 	var req addSSHKeyRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := readJSON(w, r, maxSSHKeyBody, &req, false); err != nil {
 		writeError(w, r, k.log(), err)
 		return
 	}
@@ -400,17 +388,10 @@ func (k *Keys) deleteSSHKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, k.log(), err)
 		return
 	}
-	body, err := readLimited(w, r, maxKeyRequestBody)
-	if err != nil {
+	var req deleteSSHKeyRequest
+	if err := readJSON(w, r, maxKeyRequestBody, &req, true); err != nil {
 		writeError(w, r, k.log(), err)
 		return
-	}
-	var req deleteSSHKeyRequest
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeStrict(body, &req); err != nil {
-			writeError(w, r, k.log(), err)
-			return
-		}
 	}
 	q := r.URL.Query()
 	if q.Has("fingerprint") {
