@@ -289,22 +289,10 @@ func listNewest(b *bbolt.Bucket, page forgelink.Page, f func(k, v []byte) error,
 	return "", nil
 }
 
-// validRecord checks what PutDeliveryRecord needs to key r.
-func validRecord(r *forgelink.DeliveryRecord) (forgelink.Slug, error) {
-	slug, err := forgelink.ParseSlug(r.Project)
-	if err != nil {
-		return forgelink.Slug{}, err
-	}
-	if r.HookID == "" || r.DeliveryID == "" {
-		return forgelink.Slug{}, forgelink.Errorf(forgelink.Invalid, "delivery record needs a hook id and a delivery id")
-	}
-	return slug, nil
-}
-
 // PutDeliveryRecord stores r, replacing the record with the same
 // (Project, HookID, DeliveryID), even one received at another time.
 func (s *Store) PutDeliveryRecord(ctx context.Context, r *forgelink.DeliveryRecord) error {
-	slug, err := validRecord(r)
+	slug, err := r.Validate()
 	if err != nil {
 		return fmt.Errorf("bolt: put delivery record %s %s/%s: %w", r.Project, r.HookID, r.DeliveryID, err)
 	}

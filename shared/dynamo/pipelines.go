@@ -426,18 +426,6 @@ func (s *Store) queryNewest(ctx context.Context, pk, prefix string, page forgeli
 	return items, base64.RawURLEncoding.EncodeToString([]byte(str(items[limit-1], attrSK))), nil
 }
 
-// validRecord checks what PutDeliveryRecord needs to key r.
-func validRecord(r *forgelink.DeliveryRecord) (forgelink.Slug, error) {
-	slug, err := forgelink.ParseSlug(r.Project)
-	if err != nil {
-		return forgelink.Slug{}, err
-	}
-	if r.HookID == "" || r.DeliveryID == "" {
-		return forgelink.Slug{}, forgelink.Errorf(forgelink.Invalid, "delivery record needs a hook id and a delivery id")
-	}
-	return slug, nil
-}
-
 // PutDeliveryRecord stores r, replacing the record with the same
 // (Project, HookID, DeliveryID), even one received at another time: the
 // record's sort key starts with its receive time, so a "delivery-id" item
@@ -445,7 +433,7 @@ func validRecord(r *forgelink.DeliveryRecord) (forgelink.Slug, error) {
 // remembered key are written in one transaction on condition that the key
 // has not changed since it was read.
 func (s *Store) PutDeliveryRecord(ctx context.Context, r *forgelink.DeliveryRecord) error {
-	slug, err := validRecord(r)
+	slug, err := r.Validate()
 	if err == nil {
 		rec := *r
 		rec.Project = slug.String()

@@ -96,6 +96,18 @@ type DeliveryRecord struct {
 	Decisions   []EventDecision `json:"decisions"`
 }
 
+// Validate checks what a store needs to key r and returns its project.
+func (r *DeliveryRecord) Validate() (Slug, error) {
+	slug, err := ParseSlug(r.Project)
+	if err != nil {
+		return Slug{}, err
+	}
+	if r.HookID == "" || r.DeliveryID == "" {
+		return Slug{}, Errorf(Invalid, "delivery record needs a hook id and a delivery id")
+	}
+	return slug, nil
+}
+
 // Page asks for one page of a newest-first listing.
 type Page struct {
 	// Token is the NextToken of the previous page; "" for the first page.
