@@ -48,7 +48,7 @@ events:
 
 ## bench: benchmarks with their baselines measured in the same run
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi/ ./shared/sealer/ ./shared/sshkeys/
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi/ ./shared/trigger/ ./shared/forgelink/ ./shared/github/ ./shared/bitbucket/ ./shared/sealer/ ./shared/sshkeys/
 
 clean:
 	rm -rf build .aws-sam
