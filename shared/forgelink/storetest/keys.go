@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -338,53 +337,14 @@ func testRunnerTokenConflict(t *testing.T, newStore func(*testing.T) forgelink.K
 	}
 }
 
-// keysRace runs f(0..n-1) concurrently and returns their errors.
-func keysRace(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = f(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
-
-// keysOneWinner checks that exactly one error is nil and every other one
-// is of kind loser, and returns the winner's index.
-func keysOneWinner(t *testing.T, errs []error, loser forgelink.Kind) int {
-	t.Helper()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner >= 0:
-			t.Fatalf("callers %d and %d both won", winner, i)
-		case err == nil:
-			winner = i
-		case forgelink.KindOf(err) != loser:
-			t.Fatalf("caller %d: error %q of kind %v, want %v", i, err, forgelink.KindOf(err), loser)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no caller won")
-	}
-	return winner
-}
-
 func testConcurrentCreateCheckoutKey(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
 	s := newStore(t)
-	errs := keysRace(writers, func(i int) error {
+	errs := race(writers, func(i int) error {
 		k := checkoutKey(keysProject, 7, forgelink.CheckoutDeployKey)
 		k.VCSID = fmt.Sprint(i)
 		return s.CreateCheckoutKey(context.Background(), k)
 	})
-	w := keysOneWinner(t, errs, forgelink.Conflict)
+	w := oneWinner(t, errs, forgelink.Conflict)
 	got := mustListCheckoutKeys(t, s, keysProject)
 	if len(got) != 1 || got[0].VCSID != fmt.Sprint(w) {
 		t.Errorf("after the race the store holds %d keys (first %+v), want the winner's (VCS id %d)", len(got), got, w)
@@ -393,12 +353,12 @@ func testConcurrentCreateCheckoutKey(t *testing.T, newStore func(*testing.T) for
 
 func testConcurrentCreateSSHKey(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
 	s := newStore(t)
-	errs := keysRace(writers, func(i int) error {
+	errs := race(writers, func(i int) error {
 		k := sshKey(keysProject, "deploy.example.com", 7)
 		k.SealedPrivateKey = []byte{byte(i)}
 		return s.CreateSSHKey(context.Background(), k)
 	})
-	w := keysOneWinner(t, errs, forgelink.Conflict)
+	w := oneWinner(t, errs, forgelink.Conflict)
 	got := mustListSSHKeys(t, s, keysProject)
 	if len(got) != 1 || got[0].SealedPrivateKey[0] != byte(w) {
 		t.Errorf("after the race the store holds %d keys, want only the winner's", len(got))
@@ -411,9 +371,9 @@ func testConcurrentConsumeRunnerToken(t *testing.T, newStore func(*testing.T) fo
 	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
-	errs := keysRace(writers, func(int) error {
+	errs := race(writers, func(int) error {
 		_, err := s.ConsumeRunnerToken(context.Background(), tok.Hash, time.Now())
 		return err
 	})
-	keysOneWinner(t, errs, forgelink.Unauthorized)
+	oneWinner(t, errs, forgelink.Unauthorized)
 }
