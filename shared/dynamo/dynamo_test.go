@@ -306,3 +306,19 @@ func TestNewClientEndpoint(t *testing.T) {
 		t.Errorf("Region = %q, want eu-west-1 from the environment", got)
 	}
 }
+
+// TestCreateTablesAgain: creating tables that exist with the template's
+// schema is harmless (a retried CreateTable, or seeding twice); a table of
+// the same name with another key schema is refused.
+func TestCreateTablesAgain(t *testing.T) {
+	client, tables := dynamotest.New(t)
+	tmpl := dynamotest.Template(t)
+	if err := dynamo.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Projects}); err != nil {
+		t.Errorf("CreateTables on an existing table = %v, want nil", err)
+	}
+	// The deliveries table has a range key; the projects definition under its name does not match.
+	err := dynamo.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Deliveries})
+	if err == nil || !strings.Contains(err.Error(), "key schema") {
+		t.Errorf("CreateTables over a table with another key schema = %v, want a key schema error", err)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.yaml.in/yaml/v3"
+
+	"forgelink/shared/forgelink"
 )
 
 // tableType is the CloudFormation type of a DynamoDB table.
@@ -111,6 +113,9 @@ func TimeToLiveAttributes(templateYAML []byte) (map[string]string, error) {
 // CreateTables creates the template's tables named in names (logical id →
 // table name), waits until they are active, and enables their TTL. It is
 // how tests and the local server get tables that match the deployed ones.
+// A table that already exists with the template's key schema is used as it
+// is (so running it again, or a retried CreateTable that did succeed, is
+// harmless); one with another key schema is an error.
 func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []byte, names map[string]string) error {
 	tables, err := parseTemplate(templateYAML)
 	if err != nil {
@@ -129,7 +134,13 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 		in := *t.input
 		in.TableName = aws.String(name)
 		if _, err := client.CreateTable(ctx, &in); err != nil {
-			return fmt.Errorf("dynamo: create table %s (%s): %w", name, id, classify(err))
+			var inUse *types.ResourceInUseException
+			if !errors.As(err, &inUse) {
+				return fmt.Errorf("dynamo: create table %s (%s): %w", name, id, classify(err))
+			}
+			if err := sameKeySchema(ctx, client, &in); err != nil {
+				return fmt.Errorf("dynamo: create table %s (%s): %w", name, id, err)
+			}
 		}
 		waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 			o.MinDelay = 100 * time.Millisecond
@@ -151,6 +162,25 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 		if err != nil {
 			return fmt.Errorf("dynamo: enable ttl on table %s (%s): %w", name, id, classify(err))
 		}
+	}
+	return nil
+}
+
+// sameKeySchema checks that the existing table has in's key schema.
+func sameKeySchema(ctx context.Context, client *dynamodb.Client, in *dynamodb.CreateTableInput) error {
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName})
+	if err != nil {
+		return classify(err)
+	}
+	key := func(ks []types.KeySchemaElement) string {
+		var b strings.Builder
+		for _, k := range ks {
+			fmt.Fprintf(&b, "%s:%s,", aws.ToString(k.AttributeName), k.KeyType)
+		}
+		return b.String()
+	}
+	if got, want := key(out.Table.KeySchema), key(in.KeySchema); got != want {
+		return forgelink.Errorf(forgelink.Conflict, "table exists with key schema %s, want %s", got, want)
 	}
 	return nil
 }
