@@ -301,3 +301,27 @@ func (f *Forge) RepoAdmin(ctx context.Context, slug forgelink.Slug) (bool, error
 	}
 	return admin, nil
 }
+
+var _ forgelink.RevisionResolver = (*Forge)(nil)
+
+// FullRevision expands an abbreviated commit hash with
+// GET /repositories/{w}/{r}/commit/{rev}.
+func (f *Forge) FullRevision(ctx context.Context, slug forgelink.Slug, rev string) (string, error) {
+	if len(rev) == 40 {
+		return rev, nil
+	}
+	if rev == "" || len(rev) > 40 || strings.Trim(rev, "0123456789abcdefABCDEF") != "" {
+		return "", fmt.Errorf("bitbucket: expand commit %q: %w", rev, forgelink.Errorf(forgelink.Invalid, "not a commit hash"))
+	}
+	var c struct {
+		Hash string `json:"hash"`
+	}
+	u := f.c.url("repositories", slug.Org, slug.Repo, "commit", rev)
+	if err := f.c.do(ctx, http.MethodGet, u, nil, &c); err != nil {
+		return "", fmt.Errorf("bitbucket: expand commit %s of %s: %w", rev, slug.FullName(), classify(err, fmt.Sprintf("commit %s in repository %s", rev, slug.FullName())))
+	}
+	if len(c.Hash) != 40 || !strings.HasPrefix(c.Hash, strings.ToLower(rev)) {
+		return "", fmt.Errorf("bitbucket: expand commit %s of %s: %w", rev, slug.FullName(), forgelink.Errorf(forgelink.Upstream, "Bitbucket answered commit %q for %s", c.Hash, rev))
+	}
+	return c.Hash, nil
+}

@@ -330,3 +330,33 @@ func TestReadFileNetworkError(t *testing.T) {
 	_, _, err = f.File(context.Background(), readSlug, "a.yml", "main")
 	readCheckErr(t, err, forgelink.Transient, "")
 }
+
+func TestReadFullRevision(t *testing.T) {
+	b, f := readSetup(t)
+	const full = "507a576e59b3c4d5e6f708192a3b4c5d6e7f8091"
+	b.SetFile(readRepo, full, "README.md", []byte("hi"))
+	tests := []struct {
+		name, rev, want string
+		wantKind        forgelink.Kind // Internal means no error
+	}{
+		{"full hash is kept without asking", full, full, forgelink.Internal},
+		{"12-character hash of a pull request payload", "507a576e59b3", full, forgelink.Internal},
+		{"unknown commit", "deadbeef0000", "", forgelink.NotFound},
+		{"not a hash", "main", "", forgelink.Invalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.FullRevision(context.Background(), readSlug, tc.rev)
+			if tc.wantKind != forgelink.Internal {
+				readCheckErr(t, err, tc.wantKind, "")
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("FullRevision(%q) = %q, %v; want %q", tc.rev, got, err, tc.want)
+			}
+		})
+	}
+	if n := b.CountRequests(http.MethodGet, "/commit/"+full); n != 0 {
+		t.Errorf("asked Bitbucket %d times about a full hash, want 0", n)
+	}
+}

@@ -25,3 +25,13 @@ type AccountKeys interface {
 	// RepoAdmin reports whether the user has admin rights on the repository.
 	RepoAdmin(ctx context.Context, slug Slug) (bool, error)
 }
+
+// RevisionResolver expands an abbreviated commit hash to the full one.
+// Bitbucket's pull-request payloads carry 12-character hashes where its
+// push payloads carry 40; the trigger function expands them so a push and
+// a pull-request update of one commit make one pipeline.
+type RevisionResolver interface {
+	// FullRevision returns the full hash of the commit rev abbreviates
+	// (rev itself when it is already full). NotFound for an unknown commit.
+	FullRevision(ctx context.Context, slug Slug, rev string) (string, error)
+}

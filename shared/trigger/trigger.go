@@ -115,6 +115,11 @@ func (e *evaluation) repoReader(ctx context.Context) (forgelink.RepoReader, erro
 
 // event decides one event and acts on the decision.
 func (e *evaluation) event(ctx context.Context, ev forgelink.Event) (forgelink.EventDecision, error) {
+	rev, err := e.fullRevision(ctx, ev.Revision)
+	if err != nil {
+		return forgelink.EventDecision{}, err
+	}
+	ev.Revision = rev
 	if err := e.updatePRIndex(ctx, ev); err != nil {
 		return forgelink.EventDecision{}, err
 	}
@@ -231,6 +236,32 @@ func (e *evaluation) createPipeline(ctx context.Context, ev forgelink.Event, d f
 	}
 	e.log.InfoContext(ctx, "pipeline created", "pipeline", p.ID, "number", p.Number, "trigger", p.Trigger, "branch", p.Branch, "tag", p.Tag, "state", string(p.State))
 	return p, false, nil
+}
+
+// fullRevision expands an abbreviated commit hash (Bitbucket's pull-request
+// payloads) so that pipelines are keyed by the same revision a push names.
+// Where the VCS cannot say, the abbreviation is kept.
+func (e *evaluation) fullRevision(ctx context.Context, rev string) (string, error) {
+	if rev == "" || len(rev) >= 40 {
+		return rev, nil
+	}
+	r, err := e.repoReader(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, ok := r.(forgelink.RevisionResolver)
+	if !ok {
+		return rev, nil
+	}
+	full, err := res.FullRevision(ctx, e.project.Slug, rev)
+	switch {
+	case err == nil:
+		return full, nil
+	case forgelink.KindOf(err) == forgelink.Transient:
+		return "", err
+	}
+	e.log.WarnContext(ctx, "could not expand an abbreviated revision; keeping it", "revision", rev, "err", err)
+	return rev, nil
 }
 
 // updatePRIndex keeps the open-PR index from pull-request events. Only

@@ -395,6 +395,8 @@ func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, s []string) *respon
 		}
 	case len(s) == 4 && s[0] == "commit" && s[2] == "statuses" && s[3] == "build" && m == http.MethodPost:
 		return b.addStatus(r, repo, s[1])
+	case len(s) == 2 && s[0] == "commit" && m == http.MethodGet:
+		return b.commit(repo, s[1])
 	case len(s) >= 2 && s[0] == "src" && m == http.MethodGet:
 		return b.src(r, repo, s[1], strings.Join(s[2:], "/"))
 	case len(s) >= 3 && s[0] == "refs" && s[1] == "branches" && m == http.MethodGet:

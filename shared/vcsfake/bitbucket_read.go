@@ -279,3 +279,18 @@ func (b *Bitbucket) userEmails(r *http.Request) *response {
 		}
 	})
 }
+
+// commit answers GET .../commit/{node}: the one full commit hash, among
+// the refs that have files (see SetFile), that node abbreviates.
+func (b *Bitbucket) commit(repo *bbRepo, node string) *response {
+	var found []string
+	for ref := range repo.files {
+		if len(ref) == 40 && len(node) >= 7 && strings.HasPrefix(ref, node) {
+			found = append(found, ref)
+		}
+	}
+	if len(found) != 1 {
+		return bbError(http.StatusNotFound, "Commit not found", nil)
+	}
+	return jsonResponse(http.StatusOK, map[string]any{"type": "commit", "hash": found[0]})
+}

@@ -227,10 +227,13 @@ func TestTriggerGitHub(t *testing.T) {
 	}
 }
 
-// TestTriggerBitbucket does the same with real Bitbucket payloads.
+// TestTriggerBitbucket does the same with real Bitbucket payloads. A push
+// and a pull-request update of one commit make one pipeline, although
+// Bitbucket names the commit by 40 characters in the one and 12 in the other.
 func TestTriggerBitbucket(t *testing.T) {
 	s := newTriggerStack(t)
 	const repo, slug = "octo-org/hello-world", "bb/octo-org/hello-world"
+	const develop = "507a576e59b3c4d5e6f708192a3b4c5d6e7f8091" // the PR payload's 507a576e59b3, in full
 	status, body := s.call(t, http.MethodPost, "/api/v1.1/project/"+slug+"/follow")
 	if status != http.StatusCreated {
 		t.Fatalf("follow: %d %v", status, body)
@@ -238,14 +241,20 @@ func TestTriggerBitbucket(t *testing.T) {
 	hookURL := body["hook_url"].(string)
 	secret := s.bb.Hooks(repo)[0].Secret
 	s.bb.SetFile(repo, "141977fedf5cf35aa290ac87d4b5177ac4cd9de1", ".circleci/config.yml", []byte(ciConfig))
-	s.bb.SetFile(repo, "507a576e59b3", ".circleci/config.yml", []byte(ciConfig))
+	s.bb.SetFile(repo, develop, ".circleci/config.yml", []byte(ciConfig))
+	// A push of develop at that commit: the corpus push, renamed.
+	developPush := strings.NewReplacer(`"master"`, `"develop"`, "141977fedf5cf35aa290ac87d4b5177ac4cd9de1", develop).Replace(string(corpus(t, "bitbucket/repo-push.json")))
 	bb := providers[1]
-	for _, d := range []struct{ event, id, file string }{
-		{"repo:push", "b-push", "repo-push.json"},
-		{"repo:push", "b-tag", "repo-push.tag-create.json"},
-		{"pullrequest:created", "b-pr", "pullrequest-created.json"},
+	for _, d := range []struct {
+		event, id string
+		body      []byte
+	}{
+		{"repo:push", "b-push", corpus(t, "bitbucket/repo-push.json")},
+		{"repo:push", "b-tag", corpus(t, "bitbucket/repo-push.tag-create.json")},
+		{"repo:push", "b-push-develop", []byte(developPush)},
+		{"pullrequest:created", "b-pr", corpus(t, "bitbucket/pullrequest-created.json")},
 	} {
-		if status, body := do(t, bb.deliver(hookURL, secret, d.event, d.id, corpus(t, "bitbucket/"+d.file))); status != http.StatusAccepted {
+		if status, body := do(t, bb.deliver(hookURL, secret, d.event, d.id, d.body)); status != http.StatusAccepted {
 			t.Fatalf("delivery %s: %d %v", d.id, status, body)
 		}
 		s.waitDelivery(t, slug, d.id)
@@ -254,13 +263,17 @@ func TestTriggerBitbucket(t *testing.T) {
 	if len(pls) != 2 {
 		t.Fatalf("pipelines = %v, want 2", pls)
 	}
-	if v := pls[0]["vcs"].(map[string]any); v["branch"] != "develop" || v["revision"] != "507a576e59b3" || pls[0]["trigger"].(map[string]any)["event"] != "pull_request" {
-		t.Errorf("newest pipeline = %v, want the develop PR", pls[0])
+	if v := pls[0]["vcs"].(map[string]any); v["branch"] != "develop" || v["revision"] != develop || pls[0]["number"] != float64(2) {
+		t.Errorf("newest pipeline = %v, want develop #2 at the full revision", pls[0])
 	}
 	if v := pls[1]["vcs"].(map[string]any); v["branch"] != "master" || pls[1]["number"] != float64(1) {
 		t.Errorf("first pipeline = %v, want master #1", pls[1])
 	}
-	d := firstDecision(t, s.deliveries(t, slug)["b-tag"])
+	ds := s.deliveries(t, slug)
+	if d := firstDecision(t, ds["b-pr"]); d["build"] != true || d["duplicate"] != true || d["pipeline_number"] != float64(2) || d["revision"] != develop {
+		t.Errorf("PR of the pushed commit: %v, want the existing pipeline 2 at the full revision", d)
+	}
+	d := firstDecision(t, ds["b-tag"])
 	if d["build"] != false || d["reason"] != "no workflow matches tag feature/x" {
 		t.Errorf("tag feature/x decision = %v, want skipped by the tag filter", d)
 	}
