@@ -7,7 +7,8 @@ import "context"
 // the others a Conflict.
 type Store interface {
 	// CreateProject stores a new project and its hook id. Conflict if the
-	// slug or the hook id is taken. p.Version becomes 1.
+	// slug or the hook id is taken; Invalid without a hook id. p.Version
+	// becomes 1.
 	CreateProject(ctx context.Context, p *Project) error
 	// GetProject returns the project, or NotFound.
 	GetProject(ctx context.Context, slug Slug) (*Project, error)
@@ -16,17 +17,20 @@ type Store interface {
 	GetProjectByHookID(ctx context.Context, hookID string) (*Project, error)
 	// UpdateProject replaces the project if its stored Version equals
 	// p.Version, then increments p.Version. Conflict if it changed
-	// meanwhile, NotFound if it is gone. The hook id cannot change.
+	// meanwhile, NotFound if it is gone. The hook id cannot change
+	// (Invalid).
 	UpdateProject(ctx context.Context, p *Project) error
 	// DeleteProject removes the project and its hook id. NotFound if absent.
 	DeleteProject(ctx context.Context, slug Slug) error
 
 	// CreateDelivery stores d if no delivery with its (HookID, ID) exists
-	// and has not expired; otherwise Conflict.
+	// and has not expired; otherwise Conflict. Invalid without a hook id,
+	// an id or an ExpiresAt. DynamoDB compares expiry in whole seconds.
 	CreateDelivery(ctx context.Context, d *Delivery) error
 	// GetDelivery returns the delivery, or NotFound (also once expired).
 	GetDelivery(ctx context.Context, hookID, id string) (*Delivery, error)
-	// SetDeliveryState records the delivery's new state. NotFound if absent.
+	// SetDeliveryState records the delivery's new state. NotFound if absent
+	// or expired.
 	SetDeliveryState(ctx context.Context, hookID, id string, state DeliveryState) error
 }
 

@@ -78,13 +78,25 @@ func server() (*dynamodb.Client, error) {
 	return client, nil
 }
 
-// serialClient sends one write at a time. DynamoDB applies each
-// conditional write atomically; moto_server answers requests on several
-// threads without a lock, so two conditional puts of the same key can both
-// pass their condition (seen about once in 30 runs of storetest's
-// concurrency tests). Serialized writes restore DynamoDB's atomicity while
-// keeping what the tests are about: reads run concurrently, and the
-// requests of concurrent callers still interleave in every order.
+// serialClient is the test client's HTTP client. It works around two
+// things that make a fast local server unlike DynamoDB:
+//
+// It sends one write at a time. DynamoDB applies each conditional write
+// atomically; moto_server answers requests on several threads without a
+// lock, so two conditional puts of the same key can both pass their
+// condition (seen about once in 30 runs of storetest's concurrency tests).
+// Serialized writes restore that atomicity while keeping what the tests
+// are about: reads run concurrently, and the requests of concurrent callers
+// still interleave in every order.
+//
+// It sends a copy of the request body. smithy-go closes the body it gave
+// net/http as soon as the response is in, and once closed its WriteTo
+// returns io.EOF as an error; net/http reads the body once more after
+// sending it (to check for extra bytes), takes that io.EOF for a failed
+// write and closes the connection under the response being read. The SDK
+// then retries the operation, and a retried CreateTable or conditional put
+// fails on its own first attempt. Only a server that answers within
+// microseconds, as moto does, wins that race often enough to see it.
 type serialClient struct {
 	mu     sync.Mutex
 	client *awshttp.BuildableClient
@@ -98,6 +110,15 @@ var writes = map[string]bool{
 
 // Do sends r, one at a time if it is a write.
 func (c *serialClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
 	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	if !writes[op] {
 		return c.client.Do(r)

@@ -14,4 +14,11 @@
 //
 // newStore must return an empty store each time it is called; Run calls it
 // once per subtest.
+//
+// Beyond what the forgelink.Store comments say, Run requires: Invalid for a
+// project without a hook id, for an update that changes the hook id, and
+// for a delivery without a hook id, an id or an ExpiresAt; NotFound from
+// SetDeliveryState on an expired delivery; times kept to the millisecond
+// (the instant, not the location); and no aliasing of the caller's slices.
+// Nil and empty slices may come back either way.
 package storetest
