@@ -195,27 +195,6 @@ func newAPIError(req *http.Request, resp *http.Response) *apiError {
 	return e
 }
 
-// retryAfterError carries how long Bitbucket asked the caller to wait.
-type retryAfterError struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryAfterError) Error() string             { return e.err.Error() }
-func (e *retryAfterError) Unwrap() error             { return e.err }
-func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
-
-// RetryAfter reports how long Bitbucket asked to wait before retrying (any
-// error in the chain with a RetryAfter() time.Duration method), and whether
-// it said. Transient errors from 429 answers carry it.
-func RetryAfter(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
-}
-
 // classify maps an error from do to a forgelink kind with a message that is
 // safe to show to the user; the original error stays the cause. what names
 // the thing asked for, for NotFound messages ("repository w/r").
@@ -259,7 +238,7 @@ func classifyStatus(err error, ae *apiError, what string) error {
 			after = time.Duration(n) * time.Second
 		}
 		return forgelink.E(forgelink.Transient, fmt.Sprintf("Bitbucket rate limit exceeded; retry after %s", after),
-			&retryAfterError{err: err, after: after})
+			forgelink.WithRetryAfter(err, after))
 	case s >= 500:
 		return forgelink.E(forgelink.Transient, fmt.Sprintf("Bitbucket is unavailable (HTTP %d); try again later", s), err)
 	}

@@ -518,7 +518,7 @@ func TestForgeErrors(t *testing.T) {
 			if strings.Contains(err.Error(), b.Token) {
 				t.Errorf("error %q contains the token", err)
 			}
-			after, ok := bitbucket.RetryAfter(err)
+			after, ok := forgelink.RetryAfter(err)
 			if tc.wantRetry < 0 && ok || tc.wantRetry >= 0 && (!ok || after != tc.wantRetry) {
 				t.Errorf("RetryAfter = %v, %v; want %v", after, ok, tc.wantRetry)
 			}

@@ -3,6 +3,7 @@ package forgelink
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error so that callers can decide what to do with it
@@ -94,4 +95,29 @@ func MessageOf(err error) string {
 		return e.Message
 	}
 	return ""
+}
+
+// retryAfterError carries how long a dependency asked the caller to wait.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// WithRetryAfter returns err remembering that the dependency asked to wait
+// d before retrying (a Retry-After header, a rate-limit reset).
+func WithRetryAfter(err error, d time.Duration) error {
+	return &retryAfterError{err: err, after: d}
+}
+
+// RetryAfter reports how long the dependency asked to wait before retrying
+// (see WithRetryAfter), and whether it said.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.after, true
+	}
+	return 0, false
 }

@@ -61,28 +61,6 @@ func uploadURL(base *url.URL) *url.URL {
 	return &u
 }
 
-// retryAfterError carries how long the API asked the caller to wait. It
-// wraps go-github's error so the original stays reachable with errors.As.
-type retryAfterError struct {
-	err   error
-	after time.Duration
-}
-
-func (e *retryAfterError) Error() string             { return e.err.Error() }
-func (e *retryAfterError) Unwrap() error             { return e.err }
-func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
-
-// RetryAfter reports how long GitHub (or Bitbucket: any error in the chain
-// with a RetryAfter() time.Duration method) asked to wait before retrying,
-// and whether it said. Transient errors from rate limits carry it.
-func RetryAfter(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
-}
-
 // OAuthAppRestricted reports whether err is GitHub's refusal because an
 // organization restricts OAuth App access. The org-access check turns it
 // into the "restricted" state; the message (forgelink.MessageOf) is
@@ -119,7 +97,7 @@ func apiError(err error, what string) error {
 		reset := rate.Rate.Reset.Time
 		return forgelink.E(forgelink.Transient,
 			fmt.Sprintf("GitHub API rate limit exceeded; it resets at %s", reset.UTC().Format(time.RFC3339)),
-			&retryAfterError{err: err, after: max(time.Until(reset), 0)})
+			forgelink.WithRetryAfter(err, max(time.Until(reset), 0)))
 	case errors.As(err, &abuse):
 		after := secondaryLimitWait
 		if abuse.RetryAfter != nil {
@@ -127,7 +105,7 @@ func apiError(err error, what string) error {
 		}
 		return forgelink.E(forgelink.Transient,
 			fmt.Sprintf("GitHub secondary rate limit exceeded; retry after %s", after),
-			&retryAfterError{err: err, after: after})
+			forgelink.WithRetryAfter(err, after))
 	case errors.As(err, &resp) && resp.Response != nil:
 		return responseError(err, resp, what)
 	case isNetworkError(err):
@@ -150,7 +128,7 @@ func responseError(err error, resp *gh.ErrorResponse, what string) error {
 		}
 		return forgelink.E(forgelink.Transient,
 			fmt.Sprintf("GitHub rate limit exceeded; retry after %s", after),
-			&retryAfterError{err: err, after: after})
+			forgelink.WithRetryAfter(err, after))
 	case status == http.StatusForbidden:
 		// Includes OAuth App access restrictions: the message is kept
 		// intact because it names the organization and what to do.

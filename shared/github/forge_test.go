@@ -540,7 +540,7 @@ func TestForgeErrors(t *testing.T) {
 			if strings.Contains(err.Error(), g.Token) {
 				t.Errorf("error %q contains the token", err)
 			}
-			after, ok := github.RetryAfter(err)
+			after, ok := forgelink.RetryAfter(err)
 			switch {
 			case tc.wantRetry < 0 && ok:
 				t.Errorf("RetryAfter = %v, want none", after)
