@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"forgelink/shared/httpapi"
+	"forgelink/shared/intake"
 	"forgelink/shared/lambdaapp"
 	"forgelink/shared/sealer"
 )
@@ -19,7 +19,7 @@ func main() {
 		// A warm function opens each project's webhook secret with KMS once
 		// per 5 minutes, not once per delivery.
 		secrets := sealer.NewCache(app.Sealer, 5*time.Minute, 1024)
-		in := &httpapi.Intake{Store: app.Store, Sealer: secrets, Queue: app.Queue, Log: app.Log}
+		in := &intake.Intake{Store: app.Store, Sealer: secrets, Queue: app.Queue, Log: app.Log}
 		return in.Handler(), nil
 	})
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"forgelink/shared/forgelink"
-	"forgelink/shared/github"
+	"forgelink/shared/ghhook"
 )
 
 // The sample project that `seed` creates and the sample events target.
@@ -148,7 +148,7 @@ func buildSQSEvent(file, event, corpusFile, deliveryID, corpusDir string) (*even
 	if err != nil {
 		return nil, fmt.Errorf("sample %s: %w", file, err)
 	}
-	evs, err := github.ParseEvent(event, b)
+	evs, err := ghhook.ParseEvent(event, b)
 	if err != nil {
 		return nil, fmt.Errorf("sample %s: %w", file, err)
 	}

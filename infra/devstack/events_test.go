@@ -25,6 +25,7 @@ import (
 	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/httpapi"
+	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
@@ -133,8 +134,8 @@ func loadEvent(t *testing.T, name string) events.APIGatewayV2HTTPRequest {
 // handler - against DynamoDB, KMS and SQS on a local AWS server.
 func TestWebhookLambdaEvents(t *testing.T) {
 	st := newLambdaStack(t)
-	intake := &httpapi.Intake{Store: st.store, Sealer: st.seal, Queue: queue.NewSQS(st.sqs, st.queue), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-	proxy := httpadapter.NewV2(intake.Handler()).ProxyWithContext
+	in := &intake.Intake{Store: st.store, Sealer: st.seal, Queue: queue.NewSQS(st.sqs, st.queue), Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	proxy := httpadapter.NewV2(in.Handler()).ProxyWithContext
 	ctx := context.Background()
 
 	tests := []struct {

@@ -27,8 +27,8 @@ const DeployKeyTitle = "forgelink"
 
 // Purposes bound into sealed values' additional authenticated data.
 const (
-	PurposeDeployKey     = "deploy-key"
-	PurposeWebhookSecret = "webhook-secret"
+	PurposeDeployKey     = forgelink.PurposeDeployKey
+	PurposeWebhookSecret = forgelink.PurposeWebhookSecret
 )
 
 // Forges returns the Forge for a VCS, authenticated as the acting user.

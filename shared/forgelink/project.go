@@ -167,6 +167,12 @@ func DefaultSettings() Settings {
 	return Settings{SetGitHubStatus: true}
 }
 
+// Purposes bound into sealed values' additional authenticated data.
+const (
+	PurposeDeployKey     = "deploy-key"
+	PurposeWebhookSecret = "webhook-secret"
+)
+
 // AAD returns the additional authenticated data binding a sealed value to
 // this project and to its purpose, so a ciphertext cannot be moved to
 // another record or field.

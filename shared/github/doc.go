@@ -1,18 +1,7 @@
-// Package github is forgelink's GitHub adapter: it verifies and normalizes
-// webhook deliveries, and implements forgelink.Forge on the REST API of
-// github.com or GitHub Enterprise Server.
+// Package github implements forgelink.Forge and forgelink.RepoReader on the
+// REST API of github.com or GitHub Enterprise Server (go-github v60).
+// Webhook deliveries are verified and parsed by package ghhook.
 //
-// A webhook handler verifies the signature over the exact body received
-// before it decodes anything, then normalizes the event:
-//
-//	if err := github.VerifySignature(body, r.Header.Get(github.SignatureHeader), secrets...); err != nil {
-//		return err // forgelink.Unauthorized
-//	}
-//	events, err := github.ParseEvent(r.Header.Get(github.EventHeader), body)
-//	if err != nil {
-//		return err // forgelink.Invalid
-//	}
-//	if events == nil {
-//		// a ping, or an event forgelink does not act on: answer 2xx
-//	}
+//	f, err := github.NewForge(apiURL, token, httpClient)
+//	key, err := f.AddDeployKey(ctx, repo, title, publicKey)
 package github

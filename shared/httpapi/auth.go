@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/httpjson"
 )
 
 // User is who an API token belongs to.
@@ -72,12 +73,12 @@ func requireToken(auth Authenticator, log *slog.Logger, next http.Handler) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := tokenOf(r)
 		if tok == "" {
-			writeError(w, r, log, forgelink.Errorf(forgelink.Unauthorized, "missing API token: send the Circle-Token header"))
+			httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Unauthorized, "missing API token: send the Circle-Token header"))
 			return
 		}
 		u, err := auth.Authenticate(r.Context(), tok)
 		if err != nil {
-			writeError(w, r, log, err)
+			httpjson.Error(w, r, log, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))

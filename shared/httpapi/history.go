@@ -1,15 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/httpjson"
 )
 
 // pipelineJSON is CircleCI's v2 pipeline shape, plus what forgelink knows
@@ -146,24 +143,24 @@ func (p *Projects) followedSlug(r *http.Request) (forgelink.Slug, *forgelink.Pro
 func (p *Projects) listPipelines(w http.ResponseWriter, r *http.Request) {
 	slug, _, err := p.followedSlug(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	page, err := pageOf(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	items, next, err := p.Pipelines.ListPipelines(r.Context(), slug, page)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	out := listPage[pipelineJSON]{Items: make([]pipelineJSON, 0, len(items)), NextPageToken: nextToken(next)}
 	for _, it := range items {
 		out.Items = append(out.Items, toPipelineJSON(slug, it))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (p *Projects) getPipeline(w http.ResponseWriter, r *http.Request) {
@@ -172,15 +169,15 @@ func (p *Projects) getPipeline(w http.ResponseWriter, r *http.Request) {
 		if forgelink.KindOf(err) == forgelink.NotFound {
 			err = forgelink.E(forgelink.NotFound, "pipeline not found", err)
 		}
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	slug, err := forgelink.ParseSlug(pl.Project)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toPipelineJSON(slug, pl))
+	httpjson.Write(w, http.StatusOK, toPipelineJSON(slug, pl))
 }
 
 // deliveryJSON is one processed delivery with its decisions.
@@ -196,17 +193,17 @@ type deliveryJSON struct {
 func (p *Projects) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	slug, _, err := p.followedSlug(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	page, err := pageOf(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	recs, next, err := p.Pipelines.ListDeliveryRecords(r.Context(), slug, page)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	out := listPage[deliveryJSON]{Items: make([]deliveryJSON, 0, len(recs)), NextPageToken: nextToken(next)}
@@ -217,7 +214,7 @@ func (p *Projects) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Items = append(out.Items, deliveryJSON{ID: d.DeliveryID, HookID: d.HookID, Event: d.Event, ReceivedAt: d.ReceivedAt, ProcessedAt: d.ProcessedAt, Decisions: decisions})
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // settingsJSON is CircleCI's v2 project settings document.
@@ -239,10 +236,10 @@ type settingsPatch struct {
 func (p *Projects) getSettings(w http.ResponseWriter, r *http.Request) {
 	_, pr, err := p.followedSlug(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+	httpjson.Write(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
 }
 
 func withLists(s forgelink.Settings) forgelink.Settings {
@@ -258,23 +255,23 @@ const MaxSettingsBody = 64 << 10
 func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 	slug, _, err := p.followedSlug(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	var patch settingsPatch
-	if err := readJSON(w, r, MaxSettingsBody, &patch, false); err != nil {
-		writeError(w, r, p.log(), err)
+	if err := httpjson.Read(w, r, MaxSettingsBody, &patch, false); err != nil {
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	if patch.Advanced == nil {
-		writeError(w, r, p.log(), forgelink.Errorf(forgelink.Invalid, `body must be {"advanced": {...}}`))
+		httpjson.Error(w, r, p.log(), forgelink.Errorf(forgelink.Invalid, `body must be {"advanced": {...}}`))
 		return
 	}
 	a := patch.Advanced
 	if a.PROnlyBranchOverrides != nil {
 		for _, s := range *a.PROnlyBranchOverrides {
 			if _, err := forgelink.ParsePattern(s); err != nil {
-				writeError(w, r, p.log(), err)
+				httpjson.Error(w, r, p.log(), err)
 				return
 			}
 		}
@@ -283,7 +280,7 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 	for attempt := 0; ; attempt++ {
 		pr, err := p.Store.GetProject(r.Context(), slug)
 		if err != nil {
-			writeError(w, r, p.log(), err)
+			httpjson.Error(w, r, p.log(), err)
 			return
 		}
 		s := &pr.Settings
@@ -305,44 +302,10 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err != nil {
-			writeError(w, r, p.log(), err)
+			httpjson.Error(w, r, p.log(), err)
 			return
 		}
-		writeJSON(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+		httpjson.Write(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
 		return
 	}
-}
-
-// readJSON reads a JSON body of at most limit bytes into v with
-// decodeStrict. With optional, an empty body leaves v as it is.
-func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, optional bool) error {
-	body, err := readLimited(w, r, limit)
-	if err != nil {
-		return err
-	}
-	if optional && len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	return decodeStrict(body, v)
-}
-
-// decodeStrict decodes one JSON value, refusing unknown fields, wrong
-// types and trailing data, with a message that names the problem.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr):
-			return forgelink.Errorf(forgelink.Invalid, "field %q must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
-		case errors.Is(err, io.EOF):
-			return forgelink.Errorf(forgelink.Invalid, "empty body: want a JSON object")
-		}
-		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: %s", err.Error())
-	}
-	if dec.More() {
-		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: data after the object")
-	}
-	return nil
 }

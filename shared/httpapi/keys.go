@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/httpjson"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/sshkeys"
 )
@@ -56,7 +57,7 @@ const (
 //	mux.Handle("/api/", keys.Handler(projects.Handler()))
 func (k *Keys) Handler(fallback http.Handler) http.Handler {
 	if fallback == nil {
-		fallback = http.HandlerFunc(notFound)
+		fallback = http.HandlerFunc(httpjson.NotFound)
 	}
 	mux := http.NewServeMux()
 	auth := func(pattern string, h http.HandlerFunc) {
@@ -89,7 +90,7 @@ func (k *Keys) Handler(fallback http.Handler) http.Handler {
 		v1 + "/ssh-key": "GET, POST, DELETE", "/api/v2/me": "GET",
 		"/api/v2/pipeline/{id}/runner-token": "POST", "/api/v2/pipeline/{id}/checkout": "GET",
 	} {
-		mux.Handle(path, methodNotAllowed(allow))
+		mux.Handle(path, httpjson.MethodNotAllowed(allow))
 	}
 	mux.Handle("/", fallback)
 	return mux
@@ -189,17 +190,17 @@ func (k *Keys) list(style keyStyle) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		slug, err := slugOf(r)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		sha, err := digestOf(r)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		keys, err := k.Service.ListCheckoutKeys(r.Context(), slug)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		items := make([]any, 0, len(keys))
@@ -207,10 +208,10 @@ func (k *Keys) list(style keyStyle) http.HandlerFunc {
 			items = append(items, keyJSON(style, key, sha))
 		}
 		if style == v1Style {
-			writeJSON(w, http.StatusOK, items)
+			httpjson.Write(w, http.StatusOK, items)
 			return
 		}
-		writeJSON(w, http.StatusOK, listPage[any]{Items: items})
+		httpjson.Write(w, http.StatusOK, listPage[any]{Items: items})
 	}
 }
 
@@ -218,20 +219,20 @@ func (k *Keys) get(style keyStyle) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		slug, err := slugOf(r)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		sha, err := digestOf(r)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		key, err := k.Service.GetCheckoutKey(r.Context(), slug, r.PathValue("fingerprint"))
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
-		writeJSON(w, http.StatusOK, keyJSON(style, key, sha))
+		httpjson.Write(w, http.StatusOK, keyJSON(style, key, sha))
 	}
 }
 
@@ -257,17 +258,17 @@ func (k *Keys) create(style keyStyle) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		slug, err := slugOf(r)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		var req createKeyRequest
-		if err := readJSON(w, r, maxKeyRequestBody, &req, true); err != nil {
-			writeError(w, r, k.log(), err)
+		if err := httpjson.Read(w, r, maxKeyRequestBody, &req, true); err != nil {
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		typ, err := checkoutKeyType(req.Type)
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 		keyType := req.KeyType
@@ -276,10 +277,10 @@ func (k *Keys) create(style keyStyle) http.HandlerFunc {
 		}
 		key, err := k.Service.CreateCheckoutKey(r.Context(), login(r), slug, typ, sshkeys.Type(strings.ToLower(keyType)))
 		if err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, keyJSON(style, key, false))
+		httpjson.Write(w, http.StatusCreated, keyJSON(style, key, false))
 	}
 }
 
@@ -295,19 +296,19 @@ type deleteResponse struct {
 func (k *Keys) delete(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	res, err := k.Service.DeleteCheckoutKey(r.Context(), login(r), slug, r.PathValue("fingerprint"))
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	out := deleteResponse{Message: "ok", RemainingKeys: res.Remaining, ManualStep: res.ManualStep}
 	if res.Remaining == 0 {
 		out.Warning = "that was the project's last checkout key: builds of a private repository cannot check out its code until you add one (POST checkout-key)"
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // sshKeyJSON is an additional SSH key as the API shows it: never the
@@ -333,46 +334,46 @@ type addSSHKeyRequest struct {
 func (k *Keys) addSSHKey(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	var req addSSHKeyRequest
-	if err := readJSON(w, r, maxSSHKeyBody, &req, false); err != nil {
-		writeError(w, r, k.log(), err)
+	if err := httpjson.Read(w, r, maxSSHKeyBody, &req, false); err != nil {
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	if strings.TrimSpace(req.PrivateKey) == "" {
-		writeError(w, r, k.log(), forgelink.Errorf(forgelink.Invalid, "private_key is required"))
+		httpjson.Error(w, r, k.log(), forgelink.Errorf(forgelink.Invalid, "private_key is required"))
 		return
 	}
 	key, created, err := k.Service.AddSSHKey(r.Context(), login(r), slug, req.Hostname, []byte(req.PrivateKey))
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, toSSHKeyJSON(key))
+	httpjson.Write(w, status, toSSHKeyJSON(key))
 }
 
 func (k *Keys) listSSHKeys(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	keys, err := k.Service.ListSSHKeys(r.Context(), slug)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	out := make([]sshKeyJSON, 0, len(keys))
 	for _, key := range keys {
 		out = append(out, toSSHKeyJSON(key))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // deleteSSHKeyRequest is CircleCI's v1.1 DELETE ssh-key body. The same
@@ -385,12 +386,12 @@ type deleteSSHKeyRequest struct {
 func (k *Keys) deleteSSHKey(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	var req deleteSSHKeyRequest
-	if err := readJSON(w, r, maxKeyRequestBody, &req, true); err != nil {
-		writeError(w, r, k.log(), err)
+	if err := httpjson.Read(w, r, maxKeyRequestBody, &req, true); err != nil {
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	q := r.URL.Query()
@@ -403,10 +404,10 @@ func (k *Keys) deleteSSHKey(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := k.Service.DeleteSSHKey(r.Context(), login(r), slug, req.Hostname, req.Fingerprint)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"message": "ok", "deleted": toSSHKeyJSON(key)})
+	httpjson.Write(w, http.StatusOK, map[string]any{"message": "ok", "deleted": toSSHKeyJSON(key)})
 }
 
 // meJSON is CircleCI's v2 /me, plus the VCS and the user's email.
@@ -423,20 +424,20 @@ func (k *Keys) me(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("vcs"); v != "" {
 		var err error
 		if vcs, err = forgelink.ParseVCS(v); err != nil {
-			writeError(w, r, k.log(), err)
+			httpjson.Error(w, r, k.log(), err)
 			return
 		}
 	}
 	me, err := k.Service.Me(r.Context(), vcs, login(r))
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	out := meJSON{ID: login(r), Login: me.Login, Name: me.Login, VCSType: string(me.VCS)}
 	if me.Email != "" {
 		out.Email = &me.Email
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // runnerTokenJSON answers POST /api/v2/pipeline/{id}/runner-token.
@@ -451,10 +452,10 @@ func (k *Keys) runnerToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	token, expires, err := k.Service.MintRunnerToken(r.Context(), login(r), id)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, runnerTokenJSON{Token: token, PipelineID: id, ExpiresAt: expires.UTC(), SingleUse: true})
+	httpjson.Write(w, http.StatusCreated, runnerTokenJSON{Token: token, PipelineID: id, ExpiresAt: expires.UTC(), SingleUse: true})
 }
 
 // checkoutJSON is the executor's checkout material. It is the one answer
@@ -499,12 +500,12 @@ func bearerToken(r *http.Request) string {
 func (k *Keys) checkout(w http.ResponseWriter, r *http.Request) {
 	tok := bearerToken(r)
 	if tok == "" {
-		writeError(w, r, k.log(), forgelink.Errorf(forgelink.Unauthorized, "missing runner token: send Authorization: Bearer <runner token>"))
+		httpjson.Error(w, r, k.log(), forgelink.Errorf(forgelink.Unauthorized, "missing runner token: send Authorization: Bearer <runner token>"))
 		return
 	}
 	c, err := k.Service.Checkout(r.Context(), r.PathValue("id"), tok)
 	if err != nil {
-		writeError(w, r, k.log(), err)
+		httpjson.Error(w, r, k.log(), err)
 		return
 	}
 	out := checkoutJSON{
@@ -519,5 +520,5 @@ func (k *Keys) checkout(w http.ResponseWriter, r *http.Request) {
 	for _, s := range c.SSHKeys {
 		out.SSHKeys = append(out.SSHKeys, toPrivateKeyJSON(s))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }

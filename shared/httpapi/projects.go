@@ -7,6 +7,7 @@ import (
 
 	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
+	"forgelink/shared/httpjson"
 )
 
 // Projects serves the project API of the keys function: follow, unfollow
@@ -39,7 +40,7 @@ func (p *Projects) Handler() http.Handler {
 		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/deliveries", p.listDeliveries)
 		mux.HandleFunc("GET /api/v2/pipeline/{id}", p.getPipeline)
 	}
-	mux.HandleFunc("/", notFound)
+	mux.HandleFunc("/", httpjson.NotFound)
 	return requireToken(p.Auth, p.log(), mux)
 }
 
@@ -72,13 +73,13 @@ type publicKey struct {
 func (p *Projects) follow(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	user := UserFrom(r.Context())
 	res, err := p.Follow.Follow(r.Context(), slug, user.Login, p.publicURL(r))
 	if err != nil {
-		writeError(w, r, p.log().With("project", slug.String()), err)
+		httpjson.Error(w, r, p.log().With("project", slug.String()), err)
 		return
 	}
 	status := http.StatusOK
@@ -86,7 +87,7 @@ func (p *Projects) follow(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	pr := res.Project
-	writeJSON(w, status, followResponse{
+	httpjson.Write(w, status, followResponse{
 		Following:  true,
 		Project:    pr.Slug.String(),
 		Created:    res.Created,
@@ -110,17 +111,17 @@ func deployKeyJSON(pr *forgelink.Project) publicKey {
 func (p *Projects) unfollow(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	if err := p.Follow.Unfollow(r.Context(), slug); err != nil {
 		if forgelink.KindOf(err) == forgelink.NotFound {
 			err = forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
 		}
-		writeError(w, r, p.log().With("project", slug.String()), err)
+		httpjson.Error(w, r, p.log().With("project", slug.String()), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"following": false, "project": slug.String()})
+	httpjson.Write(w, http.StatusOK, map[string]any{"following": false, "project": slug.String()})
 }
 
 // projectResponse is CircleCI's v2 project shape plus follow state.
@@ -143,7 +144,7 @@ type vcsInfo struct {
 func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
 	slug, err := slugOf(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	pr, err := p.Store.GetProject(r.Context(), slug)
@@ -151,11 +152,11 @@ func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
 		if forgelink.KindOf(err) == forgelink.NotFound {
 			err = forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
 		}
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	provider, repoURL := vcsNames(slug)
-	writeJSON(w, http.StatusOK, projectResponse{
+	httpjson.Write(w, http.StatusOK, projectResponse{
 		Slug:             slug.String(),
 		Name:             slug.Repo,
 		OrganizationName: slug.Org,
@@ -169,19 +170,19 @@ func (p *Projects) get(w http.ResponseWriter, r *http.Request) {
 func (p *Projects) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	slug, _, err := p.followedSlug(r)
 	if err != nil {
-		writeError(w, r, p.log(), err)
+		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	pr, err := p.Follow.RotateSecret(r.Context(), slug, p.publicURL(r))
 	if err != nil {
-		writeError(w, r, p.log().With("project", slug.String()), err)
+		httpjson.Error(w, r, p.log().With("project", slug.String()), err)
 		return
 	}
 	resp := map[string]any{"project": slug.String(), "rotated": true}
 	if len(pr.Secrets) > 1 {
 		resp["previous_secret_valid_until"] = pr.Secrets[1].ExpiresAt
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 }
 
 func (p *Projects) publicURL(r *http.Request) string {

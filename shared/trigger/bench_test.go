@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"forgelink/shared/bitbucket"
+	"forgelink/shared/bbhook"
 	"forgelink/shared/circleci"
 	"forgelink/shared/forgelink"
-	"forgelink/shared/github"
+	"forgelink/shared/ghhook"
 )
 
 const benchConfig = `version: 2.1
@@ -49,13 +49,13 @@ func corpusEvents(b *testing.B) []forgelink.Event {
 		{"pull_request", "github/pull_request.opened.json"}, {"pull_request", "github/pull_request.opened.fork.json"},
 		{"pull_request", "github/pull_request.synchronize.json"}, {"pull_request", "github/pull_request.closed.json"},
 	} {
-		add(github.ParseEvent, f.event, f.file)
+		add(ghhook.ParseEvent, f.event, f.file)
 	}
 	for _, f := range []struct{ event, file string }{
 		{"repo:push", "bitbucket/repo-push.json"}, {"repo:push", "bitbucket/repo-push.tag-create.json"},
 		{"pullrequest:created", "bitbucket/pullrequest-created.json"}, {"pullrequest:updated", "bitbucket/pullrequest-updated.json"},
 	} {
-		add(bitbucket.ParseEvent, f.event, f.file)
+		add(bbhook.ParseEvent, f.event, f.file)
 	}
 	return out
 }

@@ -26,6 +26,7 @@ import (
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
 	"forgelink/shared/httpapi"
+	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdaapp"
 	"forgelink/shared/queue"
@@ -87,7 +88,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	q := queue.NewLocal(consume, queue.LocalOptions{Log: log, Backoff: opts.RetryBackoff})
 
-	intake := &httpapi.Intake{Store: st, Sealer: sl, Queue: q, Log: log}
+	intake := &intake.Intake{Store: st, Sealer: sl, Queue: q, Log: log}
 	projects := &httpapi.Projects{
 		Store:     st,
 		Pipelines: st,

@@ -1,4 +1,4 @@
-package github_test
+package ghhook_test
 
 import (
 	"crypto/hmac"
@@ -15,7 +15,7 @@ import (
 	gogithub "github.com/google/go-github/v60/github"
 
 	"forgelink/shared/forgelink"
-	"forgelink/shared/github"
+	"forgelink/shared/ghhook"
 )
 
 const whCorpusDir = "../../testdata/corpus/github"
@@ -243,7 +243,7 @@ func TestCorpusIsCovered(t *testing.T) {
 func TestParseEvent(t *testing.T) {
 	for _, tc := range whCorpus {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := github.ParseEvent(tc.event, whRead(t, tc.file))
+			got, err := ghhook.ParseEvent(tc.event, whRead(t, tc.file))
 			if tc.wantErr {
 				if err == nil || forgelink.KindOf(err) != tc.wantKind {
 					t.Fatalf("ParseEvent(%q) = %v, %v; want error of kind %v", tc.event, got, err, tc.wantKind)
@@ -264,7 +264,7 @@ func TestParseEventTruncated(t *testing.T) {
 	for _, tc := range whCorpus {
 		t.Run(tc.file, func(t *testing.T) {
 			body := whRead(t, tc.file)
-			got, err := github.ParseEvent(tc.event, body[:len(body)/2])
+			got, err := ghhook.ParseEvent(tc.event, body[:len(body)/2])
 			if forgelink.KindOf(err) != forgelink.Invalid || err == nil {
 				t.Errorf("ParseEvent(%q, half a payload) = %v, %v; want an Invalid error", tc.event, got, err)
 			}
@@ -301,7 +301,7 @@ func TestParseEventInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := github.ParseEvent(tc.event, []byte(tc.body))
+			got, err := ghhook.ParseEvent(tc.event, []byte(tc.body))
 			if err == nil || forgelink.KindOf(err) != forgelink.Invalid {
 				t.Fatalf("ParseEvent(%q, %q) = %v, %v; want an Invalid error", tc.event, tc.body, got, err)
 			}
@@ -324,7 +324,7 @@ func TestParseEventNothingToDo(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := github.ParseEvent(tc.event, []byte(tc.body))
+			got, err := ghhook.ParseEvent(tc.event, []byte(tc.body))
 			if err != nil || got != nil {
 				t.Errorf("ParseEvent(%q, %q) = %v, %v; want nil, nil", tc.event, tc.body, got, err)
 			}
@@ -356,7 +356,7 @@ func TestParseEventPullRequest(t *testing.T) {
 			}
 			body := `{"action":"` + tc.action + `","number":7,"pull_request":{"merged":` + merged + `,` +
 				strings.Replace(head, "%s", tc.headRepo, 1) + `},"sender":{"login":"me"}}`
-			got, err := github.ParseEvent("pull_request", []byte(body))
+			got, err := ghhook.ParseEvent("pull_request", []byte(body))
 			if err != nil {
 				t.Fatalf("ParseEvent(%s): %v", body, err)
 			}
@@ -407,7 +407,7 @@ func TestVerifySignature(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := github.VerifySignature(tc.body, tc.signature, tc.secrets...)
+			err := ghhook.VerifySignature(tc.body, tc.signature, tc.secrets...)
 			if !tc.wantErr {
 				if err != nil {
 					t.Fatalf("VerifySignature: %v", err)
@@ -434,7 +434,7 @@ func TestVerifySignatureMessages(t *testing.T) {
 		{"", "missing X-Hub-Signature-256"},
 		{whSign(body, []byte("other")), "signature does not match"},
 	} {
-		err := github.VerifySignature(body, tc.signature, secret)
+		err := ghhook.VerifySignature(body, tc.signature, secret)
 		if !strings.Contains(forgelink.MessageOf(err), tc.want) {
 			t.Errorf("VerifySignature(%q) = %v; want a message containing %q", tc.signature, err, tc.want)
 		}
@@ -444,20 +444,20 @@ func TestVerifySignatureMessages(t *testing.T) {
 func TestPayloadFromForm(t *testing.T) {
 	payload := whRead(t, "push.json")
 	form := []byte(url.Values{"payload": {string(payload)}}.Encode())
-	got, err := github.PayloadFromForm(form)
+	got, err := ghhook.PayloadFromForm(form)
 	if err != nil {
 		t.Fatalf("PayloadFromForm: %v", err)
 	}
 	if diff := cmp.Diff(string(payload), string(got)); diff != "" {
 		t.Errorf("PayloadFromForm mismatch (-want +got):\n%s", diff)
 	}
-	events, err := github.ParseEvent("push", got)
+	events, err := ghhook.ParseEvent("push", got)
 	if err != nil || len(events) != 1 || events[0].Branch != "main" {
 		t.Errorf("ParseEvent(PayloadFromForm) = %v, %v", events, err)
 	}
 
 	for _, body := range []string{"", "other=1", "payload=", "payload=%zz", `{"ref":"refs/heads/main"}`} {
-		got, err := github.PayloadFromForm([]byte(body))
+		got, err := ghhook.PayloadFromForm([]byte(body))
 		if err == nil || forgelink.KindOf(err) != forgelink.Invalid {
 			t.Errorf("PayloadFromForm(%q) = %q, %v; want an Invalid error", body, got, err)
 		}
@@ -485,7 +485,7 @@ func FuzzParseEvent(f *testing.F) {
 	// payloads rather than on event names, all but a few of them unknown.
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		event := events[int(which)%len(events)]
-		got, err := github.ParseEvent(event, body)
+		got, err := ghhook.ParseEvent(event, body)
 		if err != nil {
 			if got != nil {
 				t.Errorf("ParseEvent returned events and an error: %v, %v", got, err)
@@ -516,7 +516,7 @@ func BenchmarkParseEvent(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := github.ParseEvent(event, body); err != nil {
+				if _, err := ghhook.ParseEvent(event, body); err != nil {
 					b.Fatal(err)
 				}
 			}

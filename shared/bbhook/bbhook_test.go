@@ -1,4 +1,4 @@
-package bitbucket_test
+package bbhook_test
 
 import (
 	"crypto/hmac"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"forgelink/shared/bitbucket"
+	"forgelink/shared/bbhook"
 	"forgelink/shared/forgelink"
 )
 
@@ -161,7 +161,7 @@ func TestCorpusIsCovered(t *testing.T) {
 func TestParseEvent(t *testing.T) {
 	for _, tc := range whCorpus {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := bitbucket.ParseEvent(tc.event, whRead(t, tc.file))
+			got, err := bbhook.ParseEvent(tc.event, whRead(t, tc.file))
 			if err != nil {
 				t.Fatalf("ParseEvent(%q): %v", tc.event, err)
 			}
@@ -176,7 +176,7 @@ func TestParseEventTruncated(t *testing.T) {
 	for _, tc := range whCorpus {
 		t.Run(tc.file, func(t *testing.T) {
 			body := whRead(t, tc.file)
-			got, err := bitbucket.ParseEvent(tc.event, body[:len(body)/2])
+			got, err := bbhook.ParseEvent(tc.event, body[:len(body)/2])
 			if err == nil || forgelink.KindOf(err) != forgelink.Invalid {
 				t.Errorf("ParseEvent(%q, half a payload) = %v, %v; want an Invalid error", tc.event, got, err)
 			}
@@ -263,7 +263,7 @@ func TestParseEventSynthetic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := bitbucket.ParseEvent(tc.event, []byte(tc.body))
+			got, err := bbhook.ParseEvent(tc.event, []byte(tc.body))
 			if err != nil {
 				t.Fatalf("ParseEvent(%q): %v", tc.event, err)
 			}
@@ -302,7 +302,7 @@ func TestParseEventInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := bitbucket.ParseEvent(tc.event, []byte(tc.body))
+			got, err := bbhook.ParseEvent(tc.event, []byte(tc.body))
 			if err == nil || forgelink.KindOf(err) != forgelink.Invalid {
 				t.Fatalf("ParseEvent(%q, %q) = %v, %v; want an Invalid error", tc.event, tc.body, got, err)
 			}
@@ -352,7 +352,7 @@ func TestVerifySignature(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := bitbucket.VerifySignature(tc.body, tc.signature, tc.secrets...)
+			err := bbhook.VerifySignature(tc.body, tc.signature, tc.secrets...)
 			if !tc.wantErr {
 				if err != nil {
 					t.Fatalf("VerifySignature: %v", err)
@@ -379,7 +379,7 @@ func TestVerifySignatureMessages(t *testing.T) {
 		{"", "missing X-Hub-Signature"},
 		{whSign(body, []byte("other")), "signature does not match"},
 	} {
-		err := bitbucket.VerifySignature(body, tc.signature, secret)
+		err := bbhook.VerifySignature(body, tc.signature, secret)
 		if !strings.Contains(forgelink.MessageOf(err), tc.want) {
 			t.Errorf("VerifySignature(%q) = %v; want a message containing %q", tc.signature, err, tc.want)
 		}
@@ -407,7 +407,7 @@ func FuzzParseEvent(f *testing.F) {
 	// payloads rather than on event keys, all but a few of them unknown.
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		event := events[int(which)%len(events)]
-		got, err := bitbucket.ParseEvent(event, body)
+		got, err := bbhook.ParseEvent(event, body)
 		if err != nil {
 			if got != nil {
 				t.Errorf("ParseEvent returned events and an error: %v, %v", got, err)
@@ -439,7 +439,7 @@ func BenchmarkParseEvent(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := bitbucket.ParseEvent(tc.event, body); err != nil {
+				if _, err := bbhook.ParseEvent(tc.event, body); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,4 +1,4 @@
-package httpapi
+package intake
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	gogithub "github.com/google/go-github/v60/github"
 
-	"forgelink/shared/github"
+	"forgelink/shared/ghhook"
 )
 
 // The intake benchmarks compare forgelink's verify+parse of a real push
@@ -53,10 +53,10 @@ func BenchmarkVerifyParse(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := github.VerifySignature(payload, sig, []byte(ghSecret)); err != nil {
+		if err := ghhook.VerifySignature(payload, sig, []byte(ghSecret)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := github.ParseEvent("push", payload); err != nil {
+		if _, err := ghhook.ParseEvent("push", payload); err != nil {
 			b.Fatal(err)
 		}
 	}

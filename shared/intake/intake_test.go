@@ -1,4 +1,4 @@
-package httpapi
+package intake
 
 import (
 	"bytes"
@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"forgelink/shared/bolt"
-	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/sealer"
 	"forgelink/shared/sshkeys"
@@ -109,7 +108,7 @@ func (e *intakeEnv) addProject(t testing.TB, vcs, repo, hookID string, secrets .
 	p := &forgelink.Project{Slug: slug, State: forgelink.Following, HookID: hookID, DefaultBranch: "main",
 		DeployKey: forgelink.SSHKey{PublicKey: key.AuthorizedKey}, CreatedAt: e.now, UpdatedAt: e.now}
 	for _, s := range secrets {
-		sealed, err := e.sealer.Seal(ctx, []byte(s), slug.AAD(follow.PurposeWebhookSecret))
+		sealed, err := e.sealer.Seal(ctx, []byte(s), slug.AAD(forgelink.PurposeWebhookSecret))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +317,7 @@ func TestIntakeSecretRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newSealed, _ := env.sealer.Seal(ctx, []byte("new-secret"), slug.AAD(follow.PurposeWebhookSecret))
+	newSealed, _ := env.sealer.Seal(ctx, []byte("new-secret"), slug.AAD(forgelink.PurposeWebhookSecret))
 	p.Secrets[0].ExpiresAt = env.now.Add(time.Hour) // the old secret's grace period
 	p.Secrets = append([]forgelink.WebhookSecret{{Sealed: newSealed}}, p.Secrets...)
 	if err := env.store.UpdateProject(ctx, p); err != nil {

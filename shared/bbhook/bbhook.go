@@ -1,4 +1,4 @@
-package bitbucket
+package bbhook
 
 import (
 	"encoding/json"

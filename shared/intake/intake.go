@@ -1,19 +1,17 @@
-package httpapi
+package intake
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"time"
 
-	"forgelink/shared/bitbucket"
-	"forgelink/shared/follow"
+	"forgelink/shared/bbhook"
 	"forgelink/shared/forgelink"
-	"forgelink/shared/github"
+	"forgelink/shared/ghhook"
+	"forgelink/shared/httpjson"
 )
 
 // MaxWebhookBody is the largest delivery intake reads: GitHub caps payloads
@@ -35,22 +33,22 @@ type provider struct {
 var providers = map[string]*provider{
 	"github": {
 		vcs:             forgelink.GitHub,
-		eventHeader:     github.EventHeader,
-		deliveryHeader:  github.DeliveryHeader,
-		signatureHeader: github.SignatureHeader,
+		eventHeader:     ghhook.EventHeader,
+		deliveryHeader:  ghhook.DeliveryHeader,
+		signatureHeader: ghhook.SignatureHeader,
 		pings:           []string{"ping"},
-		verify:          github.VerifySignature,
-		parse:           github.ParseEvent,
-		fromForm:        github.PayloadFromForm,
+		verify:          ghhook.VerifySignature,
+		parse:           ghhook.ParseEvent,
+		fromForm:        ghhook.PayloadFromForm,
 	},
 	"bitbucket": {
 		vcs:             forgelink.Bitbucket,
-		eventHeader:     bitbucket.EventHeader,
-		deliveryHeader:  bitbucket.DeliveryHeader,
-		signatureHeader: bitbucket.SignatureHeader,
+		eventHeader:     bbhook.EventHeader,
+		deliveryHeader:  bbhook.DeliveryHeader,
+		signatureHeader: bbhook.SignatureHeader,
 		pings:           []string{"diagnostics:ping"},
-		verify:          bitbucket.VerifySignature,
-		parse:           bitbucket.ParseEvent,
+		verify:          bbhook.VerifySignature,
+		parse:           bbhook.ParseEvent,
 	},
 }
 
@@ -71,10 +69,10 @@ func (in *Intake) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hooks/{vcs}/{hookID}", in.receive)
 	mux.HandleFunc("POST /hooks/{vcs}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "post to the hook URL that follow installed: /hooks/" + r.PathValue("vcs") + "/{hook-id}"})
+		httpjson.Write(w, http.StatusNotFound, map[string]string{"message": "post to the hook URL that follow installed: /hooks/" + r.PathValue("vcs") + "/{hook-id}"})
 	})
-	mux.HandleFunc("/hooks/{vcs}/{hookID}", methodNotAllowed("POST"))
-	mux.HandleFunc("/", notFound)
+	mux.HandleFunc("/hooks/{vcs}/{hookID}", httpjson.MethodNotAllowed("POST"))
+	mux.HandleFunc("/", httpjson.NotFound)
 	return mux
 }
 
@@ -85,7 +83,7 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, ok := providers[r.PathValue("vcs")]
 	if !ok {
-		notFound(w, r)
+		httpjson.NotFound(w, r)
 		return
 	}
 	hookID := r.PathValue("hookID")
@@ -100,60 +98,60 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 		if forgelink.KindOf(err) == forgelink.NotFound {
 			err = forgelink.E(forgelink.NotFound, "unknown hook: the repository is not followed", err)
 		}
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 	log = log.With("project", project.Slug.String())
 
-	body, err := readLimited(w, r, MaxWebhookBody)
+	body, err := httpjson.ReadLimited(w, r, MaxWebhookBody)
 	if err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 	secrets, err := in.secrets(ctx, project)
 	if err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 	if err := p.verify(body, r.Header.Get(p.signatureHeader), secrets...); err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 
 	payload, err := jsonPayload(p, r.Header.Get("Content-Type"), body)
 	if err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 	event := r.Header.Get(p.eventHeader)
 	if event == "" {
-		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.eventHeader))
+		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.eventHeader))
 		return
 	}
 	for _, ping := range p.pings {
 		if event == ping {
 			log.InfoContext(ctx, "ping")
-			writeJSON(w, http.StatusOK, map[string]any{"ping": true})
+			httpjson.Write(w, http.StatusOK, map[string]any{"ping": true})
 			return
 		}
 	}
 	if deliveryID == "" {
-		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.deliveryHeader))
+		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.deliveryHeader))
 		return
 	}
 	if len(deliveryID) > 200 {
-		writeError(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
+		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
 		return
 	}
 	events, err := p.parse(event, payload)
 	if err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
 	log = log.With("event", event)
 	if len(events) == 0 {
 		log.InfoContext(ctx, "ignored: nothing to build")
-		writeJSON(w, http.StatusOK, map[string]any{"ignored": true, "event": event})
+		httpjson.Write(w, http.StatusOK, map[string]any{"ignored": true, "event": event})
 		return
 	}
 
@@ -170,10 +168,10 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	status, resp, err := in.accept(ctx, d, log)
 	if err != nil {
-		writeError(w, r, log, err)
+		httpjson.Error(w, r, log, err)
 		return
 	}
-	writeJSON(w, status, resp)
+	httpjson.Write(w, status, resp)
 }
 
 // accept stores d unless it is a duplicate and makes sure it is enqueued.
@@ -220,30 +218,13 @@ func (in *Intake) secrets(ctx context.Context, p *forgelink.Project) ([][]byte, 
 		if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
 			continue
 		}
-		b, err := in.Sealer.Open(ctx, s.Sealed, p.Slug.AAD(follow.PurposeWebhookSecret))
+		b, err := in.Sealer.Open(ctx, s.Sealed, p.Slug.AAD(forgelink.PurposeWebhookSecret))
 		if err != nil {
 			return nil, fmt.Errorf("intake: open webhook secret of %s: %w", p.Slug, err)
 		}
 		out = append(out, b)
 	}
 	return out, nil
-}
-
-// readLimited reads the whole body, refusing one over limit with TooLarge
-// without reading past the limit.
-func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, forgelink.Errorf(forgelink.TooLarge, "body is %d bytes; the limit is %d", r.ContentLength, limit)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, forgelink.Errorf(forgelink.TooLarge, "body is over the %d-byte limit", limit)
-	case err != nil:
-		return nil, forgelink.E(forgelink.Invalid, "could not read the request body", err)
-	}
-	return body, nil
 }
 
 // jsonPayload returns the JSON payload of a delivery body by content type.

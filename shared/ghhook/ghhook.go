@@ -1,4 +1,4 @@
-package github
+package ghhook
 
 import (
 	"encoding/json"
