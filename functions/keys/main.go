@@ -6,30 +6,40 @@ package main
 
 import (
 	"context"
-	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"forgelink/shared/awsenv"
+	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
+	"forgelink/shared/forges"
 	"forgelink/shared/httpapi"
 	"forgelink/shared/keysvc"
-	"forgelink/shared/lambdaapp"
+	"forgelink/shared/lambdarun"
+	"forgelink/shared/sealer"
 )
 
 func main() {
-	need := []string{"FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN"}
-	lambdaapp.Main(need, func(ctx context.Context, app *lambdaapp.App) (http.Handler, error) {
-		cfg := app.Config
-		keys := &keysvc.Service{Store: app.Store, Keys: app.Store, Pipelines: app.Store, Sealer: app.Sealer,
-			Forges: app.Forges, GitHubAPIURL: cfg.GitHubAPIURL, Log: app.Log}
-		auth := httpapi.NewStaticToken(cfg.APIToken, httpapi.User{Login: cfg.APIUser})
-		projects := &httpapi.Projects{
-			Store:     app.Store,
-			Pipelines: app.Store,
-			Follow:    &follow.Service{Store: app.Store, Sealer: app.Sealer, Forges: app.Forges, BeforeUnfollow: keys.RemoveProjectKeys, Log: app.Log},
-			Auth:      auth,
-			PublicURL: cfg.PublicURL,
-			Log:       app.Log,
-		}
-		api := &httpapi.Keys{Service: keys, Auth: auth, Log: app.Log}
-		return api.Handler(projects.Handler()), nil
-	})
+	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN")
+	if err != nil {
+		lambdarun.Fail(err)
+	}
+	log := cfg.Logger()
+	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
+	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
+	vcs := forges.FromEnv(cfg, nil)
+	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
+	auth := httpapi.NewStaticToken(cfg.APIToken, httpapi.User{Login: cfg.APIUser})
+	projects := &httpapi.Projects{
+		Store:     store,
+		Pipelines: store,
+		Follow:    &follow.Service{Store: store, Sealer: seal, Forges: vcs, BeforeUnfollow: keys.RemoveProjectKeys, Log: log},
+		Auth:      auth,
+		PublicURL: cfg.PublicURL,
+		Log:       log,
+	}
+	api := &httpapi.Keys{Service: keys, Auth: auth, Log: log}
+	if err := lambdarun.Serve(api.Handler(projects.Handler()), cfg.Addr, log); err != nil {
+		lambdarun.Fail(err)
+	}
 }

@@ -7,19 +7,33 @@ package main
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"forgelink/shared/awsenv"
+	"forgelink/shared/dynamo"
+	"forgelink/shared/forges"
 	"forgelink/shared/keysvc"
-	"forgelink/shared/lambdaapp"
+	"forgelink/shared/lambdarun"
 	"forgelink/shared/queue"
+	"forgelink/shared/sealer"
 	"forgelink/shared/trigger"
 )
 
 func main() {
-	need := []string{"FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL"}
-	lambdaapp.MainSQS(need, func(ctx context.Context, app *lambdaapp.App) (queue.Consumer, error) {
-		keys := &keysvc.Service{Store: app.Store, Keys: app.Store, Pipelines: app.Store, Sealer: app.Sealer, Forges: app.Forges, Log: app.Log}
-		handoff := queue.NewSQSHandoff(app.SQSClient, app.Config.PipelinesQueue, app.Config.StatusQueue)
-		handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, PublicURL: app.Config.PublicURL}
-		svc := &trigger.Service{Store: app.Store, Readers: app.Readers, Handoff: handoff, Log: app.Log}
-		return svc.Handle, nil
-	})
+	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
+	if err != nil {
+		lambdarun.Fail(err)
+	}
+	log := cfg.Logger()
+	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
+	vcs := forges.FromEnv(cfg, nil)
+	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
+	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, Log: log}
+	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
+	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, PublicURL: cfg.PublicURL}
+	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
+	if err := lambdarun.Start(queue.SQSHandler(svc.Handle, log)); err != nil {
+		lambdarun.Fail(err)
+	}
 }

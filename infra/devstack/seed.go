@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"forgelink/shared/dynamo"
+	"forgelink/shared/dynamo/dynamoschema"
 	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/sealer"
@@ -40,7 +41,7 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	suffix := fmt.Sprint(time.Now().UnixNano())
-	defs, err := dynamo.TableDefinitions(tmpl)
+	defs, err := dynamoschema.TableDefinitions(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
@@ -50,7 +51,7 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 		names[id] = id + "-" + suffix
 	}
 	ddb := dynamodb.NewFromConfig(cfg)
-	if err := dynamo.CreateTables(ctx, ddb, tmpl, names); err != nil {
+	if err := dynamoschema.CreateTables(ctx, ddb, tmpl, names); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	sq := sqs.NewFromConfig(cfg)

@@ -15,7 +15,6 @@ import (
 
 	"forgelink/infra/local/server"
 	"forgelink/shared/config"
-	"forgelink/shared/lambdaapp"
 )
 
 func main() {
@@ -30,7 +29,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log := lambdaapp.NewLogger(cfg.LogLevel)
+	log := cfg.Logger()
 	srv, err := server.New(cfg, log, server.Options{})
 	if err != nil {
 		return err

@@ -10,7 +10,9 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -153,4 +155,12 @@ func withSlash(s string) string {
 		return s
 	}
 	return s + "/"
+}
+
+// Logger returns the JSON logger at FORGELINK_LOG_LEVEL that every
+// function and the local server write with.
+func (c *Config) Logger() *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.LogLevel))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }

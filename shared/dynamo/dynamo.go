@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"forgelink/shared/config"
 	"forgelink/shared/forgelink"
 )
 
@@ -45,6 +45,11 @@ type Tables struct {
 	Keys       string // checkout keys, SSH keys, runner tokens; hash key pk, range key sk (see keys.go)
 }
 
+// TablesOf returns the table names in cfg.
+func TablesOf(cfg *config.Config) Tables {
+	return Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable, Keys: cfg.KeysTable}
+}
+
 // Names maps the tables' logical ids in template.yaml to t's names, as
 // CreateTables wants them.
 func (t Tables) Names() map[string]string {
@@ -73,19 +78,15 @@ func TablesFromEnv() (Tables, error) {
 	return t, nil
 }
 
-// NewClient returns a DynamoDB client from the default AWS configuration
-// (environment, shared files, Lambda role). A non-empty endpoint, such as
-// DYNAMODB_ENDPOINT for a local server, replaces the AWS endpoint.
-func NewClient(ctx context.Context, endpoint string) (*dynamodb.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: load aws config: %w", err)
-	}
+// NewClient returns a DynamoDB client on cfg (see package awsenv). A
+// non-empty endpoint, such as DYNAMODB_ENDPOINT for a local server,
+// replaces the AWS endpoint.
+func NewClient(cfg aws.Config, endpoint string) *dynamodb.Client {
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
-	}), nil
+	})
 }
 
 // Store is a forgelink.Store on two DynamoDB tables.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"forgelink/shared/dynamo"
+	"forgelink/shared/dynamo/dynamoschema"
 	"forgelink/shared/dynamo/dynamotest"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/forgelink/storetest"
@@ -43,7 +44,7 @@ func attr(name string, at types.ScalarAttributeType) types.AttributeDefinition {
 // the real template.yaml.
 func TestTableDefinitionsTemplate(t *testing.T) {
 	tmpl := dynamotest.Template(t)
-	got, err := dynamo.TableDefinitions(tmpl)
+	got, err := dynamoschema.TableDefinitions(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestTableDefinitionsTemplate(t *testing.T) {
 		}
 	}
 
-	ttls, err := dynamo.TimeToLiveAttributes(tmpl)
+	ttls, err := dynamoschema.TimeToLiveAttributes(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ Resources:
 `
 
 func TestTableDefinitionsIndexes(t *testing.T) {
-	got, err := dynamo.TableDefinitions([]byte(indexedTemplate))
+	got, err := dynamoschema.TableDefinitions([]byte(indexedTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestTableDefinitionsIndexes(t *testing.T) {
 	if diff := cmp.Diff(want, got, ignoreSDK); diff != "" {
 		t.Errorf("TableDefinitions mismatch (-want +got):\n%s", diff)
 	}
-	ttls, err := dynamo.TimeToLiveAttributes([]byte(indexedTemplate))
+	ttls, err := dynamoschema.TimeToLiveAttributes([]byte(indexedTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ Resources:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := dynamo.TableDefinitions([]byte(tc.yaml))
+			got, err := dynamoschema.TableDefinitions([]byte(tc.yaml))
 			if err == nil {
 				t.Errorf("TableDefinitions = %v, want an error", got)
 			}
@@ -221,7 +222,7 @@ Resources:
 // TestCreateTables checks the tables New creates against the template.
 func TestCreateTables(t *testing.T) {
 	client, tables := dynamotest.New(t)
-	defs, err := dynamo.TableDefinitions(dynamotest.Template(t))
+	defs, err := dynamoschema.TableDefinitions(dynamotest.Template(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestCreateTables(t *testing.T) {
 
 func TestCreateTablesUnknownTable(t *testing.T) {
 	client, _ := dynamotest.New(t)
-	err := dynamo.CreateTables(t.Context(), client, dynamotest.Template(t), map[string]string{"NoSuchTable": "x"})
+	err := dynamoschema.CreateTables(t.Context(), client, dynamotest.Template(t), map[string]string{"NoSuchTable": "x"})
 	if err == nil {
 		t.Error("CreateTables with an unknown logical id succeeded, want an error")
 	}
@@ -288,22 +289,15 @@ func TestTablesFromEnv(t *testing.T) {
 }
 
 func TestNewClientEndpoint(t *testing.T) {
-	none := t.TempDir() + "/none" // keep ~/.aws out of it
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	c, err := dynamo.NewClient(t.Context(), "http://127.0.0.1:1234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dynamo.NewClient(aws.Config{Region: "eu-west-1"}, "http://127.0.0.1:1234")
 	if got := aws.ToString(c.Options().BaseEndpoint); got != "http://127.0.0.1:1234" {
 		t.Errorf("BaseEndpoint = %q, want the given endpoint", got)
 	}
 	if got := c.Options().Region; got != "eu-west-1" {
-		t.Errorf("Region = %q, want eu-west-1 from the environment", got)
+		t.Errorf("Region = %q, want eu-west-1 from the config", got)
+	}
+	if got := dynamo.NewClient(aws.Config{Region: "eu-west-1"}, "").Options().BaseEndpoint; got != nil {
+		t.Errorf("BaseEndpoint = %q without an endpoint, want AWS's", *got)
 	}
 }
 
@@ -313,11 +307,11 @@ func TestNewClientEndpoint(t *testing.T) {
 func TestCreateTablesAgain(t *testing.T) {
 	client, tables := dynamotest.New(t)
 	tmpl := dynamotest.Template(t)
-	if err := dynamo.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Projects}); err != nil {
+	if err := dynamoschema.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Projects}); err != nil {
 		t.Errorf("CreateTables on an existing table = %v, want nil", err)
 	}
 	// The deliveries table has a range key; the projects definition under its name does not match.
-	err := dynamo.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Deliveries})
+	err := dynamoschema.CreateTables(t.Context(), client, tmpl, map[string]string{dynamo.ProjectsTableID: tables.Deliveries})
 	if err == nil || !strings.Contains(err.Error(), "key schema") {
 		t.Errorf("CreateTables over a table with another key schema = %v, want a key schema error", err)
 	}

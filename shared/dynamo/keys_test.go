@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"forgelink/shared/dynamo"
+	"forgelink/shared/dynamo/dynamoschema"
 	"forgelink/shared/dynamo/dynamotest"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/forgelink/storetest"
@@ -24,7 +25,7 @@ func TestKeyStore(t *testing.T) {
 // tokens carry.
 func TestKeysTableTemplate(t *testing.T) {
 	tmpl := dynamotest.Template(t)
-	got, err := dynamo.TableDefinitions(tmpl)
+	got, err := dynamoschema.TableDefinitions(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestKeysTableTemplate(t *testing.T) {
 	if diff := cmp.Diff(want, got[dynamo.KeysTableID], ignoreSDK); diff != "" {
 		t.Errorf("TableDefinitions(template.yaml)[%s] mismatch (-want +got):\n%s", dynamo.KeysTableID, diff)
 	}
-	ttls, err := dynamo.TimeToLiveAttributes(tmpl)
+	ttls, err := dynamoschema.TimeToLiveAttributes(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}

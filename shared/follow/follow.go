@@ -32,7 +32,7 @@ const (
 )
 
 // Forges returns the Forge for a VCS, authenticated as the acting user.
-type Forges func(ctx context.Context, vcs forgelink.VCS) (forgelink.Forge, error)
+type Forges = forgelink.Forges
 
 // Service follows and unfollows projects.
 type Service struct {

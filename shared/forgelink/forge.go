@@ -20,6 +20,9 @@ type HookSpec struct {
 	Secret string
 }
 
+// Forges returns the Forge for a VCS, authenticated as the acting user.
+type Forges func(ctx context.Context, vcs VCS) (Forge, error)
+
 // Forge is the part of a VCS API that following uses. Implementations
 // attach error kinds: NotFound for a missing repository, key or hook,
 // Unauthorized for a bad token, Forbidden for missing rights, Transient for

@@ -25,10 +25,10 @@ import (
 	"forgelink/shared/bolt"
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
+	"forgelink/shared/forges"
 	"forgelink/shared/httpapi"
 	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
-	"forgelink/shared/lambdaapp"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/trigger"
@@ -78,12 +78,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	sl := sealer.NewEnvelope(keys)
 
-	forges := lambdaapp.EnvForges(cfg, opts.HTTPClient)
-	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: forges, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
+	vcs := forges.FromEnv(cfg, opts.HTTPClient)
+	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
 	handoff := &queue.LocalHandoff{Log: log, Runner: &queue.RunnerAccess{Mint: keySvc.MintRunnerTokenFor, PublicURL: cfg.PublicURL}}
 	consume := opts.Consume
 	if consume == nil {
-		trig := &trigger.Service{Store: st, Readers: lambdaapp.ReadersFrom(forges), Handoff: handoff, Log: log}
+		trig := &trigger.Service{Store: st, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
 		consume = trig.Handle
 	}
 	q := queue.NewLocal(consume, queue.LocalOptions{Log: log, Backoff: opts.RetryBackoff})
@@ -92,7 +92,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	projects := &httpapi.Projects{
 		Store:     st,
 		Pipelines: st,
-		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: forges, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
+		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: vcs, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
 		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
 		Log:       log,

@@ -39,6 +39,7 @@ import (
 
 	"forgelink/shared/awslocal"
 	"forgelink/shared/dynamo"
+	"forgelink/shared/dynamo/dynamoschema"
 )
 
 // Region is the region of the test client.
@@ -193,7 +194,7 @@ func New(t testing.TB) (*dynamodb.Client, dynamo.Tables) {
 			}
 		}
 	})
-	if err := dynamo.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
+	if err := dynamoschema.CreateTables(t.Context(), c, Template(t), tables.Names()); err != nil {
 		t.Fatalf("dynamotest: %v", err)
 	}
 	return c, tables

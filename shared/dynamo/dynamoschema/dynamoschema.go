@@ -1,4 +1,11 @@
-package dynamo
+// Package dynamoschema reads forgelink's DynamoDB tables from template.yaml,
+// the only schema, and creates them on a local server for tests and make
+// invoke. It is kept out of the functions' binaries (it needs a YAML parser);
+// a test checks the store's key names against it.
+//
+//	defs, err := dynamoschema.TableDefinitions(templateYAML)
+//	err = dynamoschema.CreateTables(ctx, client, templateYAML, tables.Names())
+package dynamoschema
 
 import (
 	"context"
@@ -124,7 +131,7 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 	ids := make([]string, 0, len(names))
 	for id := range names {
 		if _, ok := tables[id]; !ok {
-			return fmt.Errorf("dynamo: create tables: the template has no table %s", id)
+			return fmt.Errorf("dynamoschema: create tables: the template has no table %s", id)
 		}
 		ids = append(ids, id)
 	}
@@ -136,10 +143,10 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 		if _, err := client.CreateTable(ctx, &in); err != nil {
 			var inUse *types.ResourceInUseException
 			if !errors.As(err, &inUse) {
-				return fmt.Errorf("dynamo: create table %s (%s): %w", name, id, classify(err))
+				return fmt.Errorf("dynamoschema: create table %s (%s): %w", name, id, err)
 			}
 			if err := sameKeySchema(ctx, client, &in); err != nil {
-				return fmt.Errorf("dynamo: create table %s (%s): %w", name, id, err)
+				return fmt.Errorf("dynamoschema: create table %s (%s): %w", name, id, err)
 			}
 		}
 		waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
@@ -147,7 +154,7 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 			o.MaxDelay = 5 * time.Second
 		})
 		if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, tableWait); err != nil {
-			return fmt.Errorf("dynamo: wait for table %s (%s): %w", name, id, classify(err))
+			return fmt.Errorf("dynamoschema: wait for table %s (%s): %w", name, id, err)
 		}
 		if t.ttlAttribute == "" {
 			continue
@@ -160,7 +167,7 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 			},
 		})
 		if err != nil {
-			return fmt.Errorf("dynamo: enable ttl on table %s (%s): %w", name, id, classify(err))
+			return fmt.Errorf("dynamoschema: enable ttl on table %s (%s): %w", name, id, err)
 		}
 	}
 	return nil
@@ -170,7 +177,7 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, templateYAML []b
 func sameKeySchema(ctx context.Context, client *dynamodb.Client, in *dynamodb.CreateTableInput) error {
 	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName})
 	if err != nil {
-		return classify(err)
+		return err
 	}
 	key := func(ks []types.KeySchemaElement) string {
 		var b strings.Builder
@@ -191,14 +198,14 @@ func sameKeySchema(ctx context.Context, client *dynamodb.Client, in *dynamodb.Cr
 func parseTemplate(templateYAML []byte) (map[string]table, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(templateYAML, &doc); err != nil {
-		return nil, fmt.Errorf("dynamo: parse template: %w", err)
+		return nil, fmt.Errorf("dynamoschema: parse template: %w", err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, errors.New("dynamo: parse template: empty document")
+		return nil, errors.New("dynamoschema: parse template: empty document")
 	}
 	resources := mapValue(doc.Content[0], "Resources")
 	if resources == nil || resources.Kind != yaml.MappingNode {
-		return nil, errors.New("dynamo: parse template: no Resources mapping")
+		return nil, errors.New("dynamoschema: parse template: no Resources mapping")
 	}
 	tables := make(map[string]table)
 	for i := 0; i+1 < len(resources.Content); i += 2 {
@@ -208,7 +215,7 @@ func parseTemplate(templateYAML []byte) (map[string]table, error) {
 		}
 		t, err := parseTable(mapValue(res, "Properties"))
 		if err != nil {
-			return nil, fmt.Errorf("dynamo: parse template: table %s: %w", id, err)
+			return nil, fmt.Errorf("dynamoschema: parse template: table %s: %w", id, err)
 		}
 		tables[id] = t
 	}

@@ -1,0 +1,78 @@
+// Package lambdarun starts a function: as a Lambda function when the
+// Lambda runtime API is present (AWS, sam local, the Runtime Interface
+// Emulator), and otherwise, for HTTP functions, as a plain HTTP server
+// for container platforms. It holds no adapters: each function's main
+// wires only what it uses, so the linker leaves the rest out.
+//
+//	func main() {
+//		h := ... // wiring
+//		if err := lambdarun.Serve(h, cfg.Addr, log); err != nil {
+//			lambdarun.Fail(err)
+//		}
+//	}
+package lambdarun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+)
+
+// InLambda reports whether the process runs under a Lambda runtime API.
+func InLambda() bool { return os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" }
+
+// Fail prints err as one line and exits 2: how a bad configuration stops
+// start-up.
+func Fail(err error) {
+	fmt.Fprintln(os.Stderr, "forgelink:", err)
+	os.Exit(2)
+}
+
+// Serve runs h as a Lambda function behind API Gateway (HTTP API, payload
+// 2.0) when the Lambda runtime API is present, and otherwise listens on
+// addr until SIGINT/SIGTERM, as on a container platform.
+func Serve(h http.Handler, addr string, log *slog.Logger) error {
+	if InLambda() {
+		// ProxyWithContext, not Proxy: it keeps the Lambda context on the
+		// request instead of copying it into headers.
+		lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+		return nil
+	}
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Start runs handler, an event function (SQS, EventBridge), under the
+// Lambda runtime API. Outside Lambda it fails: make run runs consumers
+// in-process, and make invoke runs the function under the emulator.
+func Start(handler any) error {
+	if !InLambda() {
+		return fmt.Errorf("this event function runs under Lambda (or the Runtime Interface Emulator: make invoke); locally, make run runs it in-process")
+	}
+	lambda.Start(handler)
+	return nil
+}
