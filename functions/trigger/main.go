@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
+	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
 	if err != nil {
 		lambdarun.Fail(err)
 	}
@@ -33,7 +33,8 @@ func main() {
 	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
 	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, PublicURL: cfg.PublicURL}
 	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
-	if err := lambdarun.Start(queue.SQSHandler(svc.Handle, log)); err != nil {
+	consume := queue.SQSHandler(svc.Handle, queue.SQSOptions{Deliveries: store, MaxReceives: cfg.MaxReceives, OnDead: svc.RecordDead, Log: log})
+	if err := lambdarun.Start(consume); err != nil {
 		lambdarun.Fail(err)
 	}
 }

@@ -30,7 +30,9 @@ func main() {
 	// A warm function opens each project's webhook secret with KMS once
 	// per 5 minutes, not once per delivery.
 	secrets := sealer.NewCache(sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID)), 5*time.Minute, 1024)
-	in := &intake.Intake{Store: store, Sealer: secrets, Queue: queue.NewSQS(sqs.NewFromConfig(aws), cfg.IntakeQueueURL), Log: log}
+	// One read (the hook), one conditional write (the delivery), one send.
+	inbox := &queue.SQSInbox{Deliveries: store, Queue: queue.NewSQS(sqs.NewFromConfig(aws), cfg.IntakeQueueURL)}
+	in := &intake.Intake{Store: store, Sealer: secrets, Inbox: inbox, Log: log}
 	if err := lambdarun.Serve(in.Handler(), cfg.Addr, log); err != nil {
 		lambdarun.Fail(err)
 	}

@@ -38,9 +38,11 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	// Group commits: deliveries accepted within 2 ms share one fsync.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db, now: time.Now}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{projectsBucket, hooksBucket, deliveriesBucket} {
+		for _, name := range [][]byte{projectsBucket, hooksBucket, deliveriesBucket, queueBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -305,20 +307,7 @@ func (s *Store) getDelivery(b *bbolt.Bucket, key []byte) (*forgelink.Delivery, e
 // SetDeliveryState records the delivery's new state, or returns NotFound
 // when it is absent or expired.
 func (s *Store) SetDeliveryState(ctx context.Context, hookID, id string, state forgelink.DeliveryState) error {
-	key := deliveryKey(hookID, id)
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(deliveriesBucket)
-		d, err := s.getDelivery(b, key)
-		if err != nil {
-			return err
-		}
-		d.State = state
-		v, err := json.Marshal(d)
-		if err != nil {
-			return err
-		}
-		return b.Put(key, v)
-	})
+	err := s.db.Update(func(tx *bbolt.Tx) error { return s.setState(tx, deliveryKey(hookID, id), state) })
 	if err != nil {
 		return fmt.Errorf("bolt: set delivery %s/%s state %s: %w", hookID, id, state, err)
 	}

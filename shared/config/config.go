@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	BitbucketURL  string // BITBUCKET_API_URL, with trailing slash
 	BitbucketTok  string // BITBUCKET_TOKEN
 	LogLevel      string // FORGELINK_LOG_LEVEL: debug, info, warn, error
+	Workers       int    // FORGELINK_WORKERS: deliveries evaluated at once by make run (default 4)
+	MaxReceives   int    // FORGELINK_MAX_RECEIVES: tries before a delivery is dead; the intake queue's maxReceiveCount in AWS (default 5)
 
 	// AWS resources, from template.yaml.
 	DynamoDBEndpoint string // DYNAMODB_ENDPOINT: a local DynamoDB server
@@ -92,6 +95,20 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return nil, fmt.Errorf("config: FORGELINK_LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	for _, n := range []struct {
+		name     string
+		def, max int
+		dst      *int
+	}{{"FORGELINK_WORKERS", 4, 256, &c.Workers}, {"FORGELINK_MAX_RECEIVES", 5, 1000, &c.MaxReceives}} {
+		*n.dst = n.def
+		if v := get(n.name, ""); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 1 || i > n.max {
+				return nil, fmt.Errorf("config: %s: %q is not a number from 1 to %d", n.name, v, n.max)
+			}
+			*n.dst = i
+		}
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return nil, fmt.Errorf("config: FORGELINK_API_TOKEN: must be at least 16 characters")

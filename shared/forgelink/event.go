@@ -60,15 +60,18 @@ type PR struct {
 	Fork bool `json:"fork"`
 }
 
-// DeliveryState tracks a delivery from intake to the trigger function.
+// DeliveryState tracks a delivery from intake to its decision.
 type DeliveryState string
 
-// Delivery states. A delivery is Received when stored and Enqueued once the
-// queue accepted it; a redelivery of a Received one is enqueued again, so a
-// queue failure never loses an event.
+// Delivery states. Intake accepts a delivery Received and queued, in one
+// durable step; the queue marks it Decided once trigger evaluation
+// recorded its pipelines or skips, or Dead when evaluation failed every
+// attempt. A redelivery of one that is not Decided queues it again, so
+// nothing accepted is lost to a queue or process failure.
 const (
 	Received DeliveryState = "received"
-	Enqueued DeliveryState = "enqueued"
+	Decided  DeliveryState = "decided"
+	Dead     DeliveryState = "dead"
 )
 
 // DeliveryTTL is how long a delivery id is remembered for de-duplication:
@@ -89,6 +92,11 @@ type Delivery struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
+// Message returns the queue message that hands d to trigger evaluation.
+func (d *Delivery) Message() *Message {
+	return &Message{HookID: d.HookID, DeliveryID: d.ID, Project: d.Project, Event: d.Event, ReceivedAt: d.ReceivedAt, Events: d.Events}
+}
+
 // Message is what intake enqueues for the trigger function: enough to load
 // the delivery, and the events so a consumer need not read the store first.
 type Message struct {
@@ -98,4 +106,19 @@ type Message struct {
 	Event      string    `json:"event"` // the VCS's event name
 	ReceivedAt time.Time `json:"received_at"`
 	Events     []Event   `json:"events"`
+}
+
+// QueueEntry is a message in the one-process server's durable queue: the
+// message and what its attempts so far came to.
+type QueueEntry struct {
+	Message Message `json:"message"`
+	// Attempts counts the failed tries so far.
+	Attempts int `json:"attempts"`
+	// LastError is why the last try failed.
+	LastError string `json:"last_error,omitempty"`
+	// Dead is set once the entry failed every allowed try; it waits for a
+	// retry (POST .../deliveries/:id/retry).
+	Dead bool `json:"dead,omitempty"`
+	// DueAt is when the next try may start.
+	DueAt time.Time `json:"due_at"`
 }

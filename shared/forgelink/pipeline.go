@@ -94,6 +94,13 @@ type DeliveryRecord struct {
 	ReceivedAt  time.Time       `json:"received_at"`
 	ProcessedAt time.Time       `json:"processed_at"`
 	Decisions   []EventDecision `json:"decisions"`
+	// State is Decided (also when empty), Dead when evaluation failed every
+	// attempt, or Received once a dead delivery is queued again.
+	State DeliveryState `json:"state,omitempty"`
+	// Error is why a Dead delivery's last attempt failed.
+	Error string `json:"error,omitempty"`
+	// Attempts is how often evaluation was tried, for a Dead delivery.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // Validate checks what a store needs to key r and returns its project.

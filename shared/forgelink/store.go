@@ -41,6 +41,17 @@ type Sealer interface {
 	Open(ctx context.Context, ciphertext, aad []byte) ([]byte, error)
 }
 
+// Inbox accepts webhook deliveries for trigger evaluation.
+type Inbox interface {
+	// Accept stores d and queues it for evaluation as one durable step:
+	// once it returns nil, a crash loses nothing. Conflict, changing
+	// nothing, when (d.HookID, d.ID) was accepted before.
+	Accept(ctx context.Context, d *Delivery) error
+	// Requeue queues an accepted delivery for evaluation again: a
+	// redelivery of one not yet decided, or a retry of a dead one.
+	Requeue(ctx context.Context, d *Delivery) error
+}
+
 // Queue hands messages to the next function (intake → trigger).
 type Queue interface {
 	Publish(ctx context.Context, m *Message) error

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -182,12 +183,17 @@ func (p *Projects) getPipeline(w http.ResponseWriter, r *http.Request) {
 
 // deliveryJSON is one processed delivery with its decisions.
 type deliveryJSON struct {
-	ID          string                    `json:"id"`
-	HookID      string                    `json:"hook_id"`
-	Event       string                    `json:"event"`
-	ReceivedAt  time.Time                 `json:"received_at"`
-	ProcessedAt time.Time                 `json:"processed_at"`
-	Decisions   []forgelink.EventDecision `json:"decisions"`
+	ID          string    `json:"id"`
+	HookID      string    `json:"hook_id"`
+	Event       string    `json:"event"`
+	ReceivedAt  time.Time `json:"received_at"`
+	ProcessedAt time.Time `json:"processed_at"`
+	// State is decided, dead (evaluation failed every attempt; see Error)
+	// or received (queued again by a retry).
+	State     forgelink.DeliveryState   `json:"state"`
+	Error     string                    `json:"error,omitempty"`
+	Attempts  int                       `json:"attempts,omitempty"`
+	Decisions []forgelink.EventDecision `json:"decisions"`
 }
 
 func (p *Projects) listDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -212,9 +218,52 @@ func (p *Projects) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		if decisions == nil {
 			decisions = []forgelink.EventDecision{}
 		}
-		out.Items = append(out.Items, deliveryJSON{ID: d.DeliveryID, HookID: d.HookID, Event: d.Event, ReceivedAt: d.ReceivedAt, ProcessedAt: d.ProcessedAt, Decisions: decisions})
+		state := d.State
+		if state == "" {
+			state = forgelink.Decided
+		}
+		out.Items = append(out.Items, deliveryJSON{ID: d.DeliveryID, HookID: d.HookID, Event: d.Event, ReceivedAt: d.ReceivedAt, ProcessedAt: d.ProcessedAt,
+			State: state, Error: d.Error, Attempts: d.Attempts, Decisions: decisions})
 	}
 	httpjson.Write(w, http.StatusOK, out)
+}
+
+// retryDelivery queues a delivery that was not decided (a dead letter)
+// for evaluation again.
+func (p *Projects) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	slug, pr, err := p.followedSlug(r)
+	if err != nil {
+		httpjson.Error(w, r, p.log(), err)
+		return
+	}
+	id := r.PathValue("id")
+	d, err := p.Store.GetDelivery(ctx, pr.HookID, id)
+	if forgelink.KindOf(err) == forgelink.NotFound {
+		err = forgelink.E(forgelink.NotFound, "delivery "+id+" not found (deliveries are kept 8 days)", err)
+	}
+	if err != nil {
+		httpjson.Error(w, r, p.log(), err)
+		return
+	}
+	if d.State == forgelink.Decided {
+		httpjson.Error(w, r, p.log(), forgelink.Errorf(forgelink.Conflict, "delivery %s was decided; there is nothing to retry", id))
+		return
+	}
+	if err := p.Inbox.Requeue(ctx, d); err != nil {
+		httpjson.Error(w, r, p.log(), fmt.Errorf("retry delivery %s of %s: %w", id, slug, err))
+		return
+	}
+	if err := p.Store.SetDeliveryState(ctx, d.HookID, d.ID, forgelink.Received); err != nil {
+		p.log().WarnContext(ctx, "retry: could not mark the delivery received", "delivery", id, "err", err)
+	}
+	rec := &forgelink.DeliveryRecord{Project: slug.String(), HookID: d.HookID, DeliveryID: d.ID, Event: d.Event,
+		ReceivedAt: d.ReceivedAt, ProcessedAt: time.Now().UTC(), State: forgelink.Received}
+	if err := p.Pipelines.PutDeliveryRecord(ctx, rec); err != nil {
+		p.log().WarnContext(ctx, "retry: could not update the delivery record", "delivery", id, "err", err)
+	}
+	p.log().InfoContext(ctx, "delivery queued again", "delivery", id, "hook_id", d.HookID, "project", slug.String())
+	httpjson.Write(w, http.StatusAccepted, map[string]any{"delivery": id, "state": forgelink.Received})
 }
 
 // settingsJSON is CircleCI's v2 project settings document.

@@ -18,7 +18,10 @@ type Projects struct {
 	// routes out.
 	Pipelines forgelink.PipelineStore
 	Follow    *follow.Service
-	Auth      Authenticator
+	// Inbox queues a dead delivery again (POST .../deliveries/{id}/retry);
+	// nil leaves that route out.
+	Inbox forgelink.Inbox
+	Auth  Authenticator
 	// PublicURL is the base of installed webhook URLs. Empty: the request's
 	// own https://host, which is right behind API Gateway.
 	PublicURL string
@@ -38,6 +41,9 @@ func (p *Projects) Handler() http.Handler {
 	if p.Pipelines != nil {
 		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/pipeline", p.listPipelines)
 		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/deliveries", p.listDeliveries)
+		if p.Inbox != nil {
+			mux.HandleFunc("POST /api/v2/project/{vcs}/{org}/{repo}/deliveries/{id}/retry", p.retryDelivery)
+		}
 		mux.HandleFunc("GET /api/v2/pipeline/{id}", p.getPipeline)
 	}
 	mux.HandleFunc("/", httpjson.NotFound)

@@ -57,11 +57,19 @@ var providers = map[string]*provider{
 // trigger function. It never calls a VCS API and starts no goroutine that
 // outlives the request.
 type Intake struct {
-	Store  forgelink.Store
+	Store  Store
 	Sealer forgelink.Sealer
-	Queue  forgelink.Queue
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Inbox stores and queues accepted deliveries in one durable step.
+	Inbox forgelink.Inbox
+	Now   func() time.Time
+	Log   *slog.Logger
+}
+
+// Store is what intake reads: the project a hook id belongs to, and a
+// duplicate delivery's state.
+type Store interface {
+	GetProjectByHookID(ctx context.Context, hookID string) (*forgelink.Project, error)
+	GetDelivery(ctx context.Context, hookID, id string) (*forgelink.Delivery, error)
 }
 
 // Handler serves POST /hooks/github/{hookID} and POST /hooks/bitbucket/{hookID}.
@@ -174,39 +182,35 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, status, resp)
 }
 
-// accept stores d unless it is a duplicate and makes sure it is enqueued.
-// A duplicate that was stored but never enqueued (the queue failed) is
-// enqueued now, so a redelivery recovers it.
+// accept hands d to the inbox, which stores and queues it durably. A
+// duplicate is answered 200 and creates nothing; one that was accepted
+// but not yet decided (its queueing failed, or it died) is queued again,
+// so the VCS's redelivery recovers it.
 func (in *Intake) accept(ctx context.Context, d *forgelink.Delivery, log *slog.Logger) (int, any, error) {
-	err := in.Store.CreateDelivery(ctx, d)
-	if forgelink.KindOf(err) == forgelink.Conflict {
-		prev, gerr := in.Store.GetDelivery(ctx, d.HookID, d.ID)
-		if gerr != nil {
-			return 0, nil, fmt.Errorf("intake: read duplicate delivery: %w", gerr)
+	err := in.Inbox.Accept(ctx, d)
+	if err == nil {
+		log.InfoContext(ctx, "delivery accepted", "events", len(d.Events))
+		return http.StatusAccepted, map[string]any{"delivery": d.ID}, nil
+	}
+	if forgelink.KindOf(err) != forgelink.Conflict {
+		if forgelink.KindOf(err) == forgelink.Transient {
+			return 0, nil, forgelink.E(forgelink.Transient, "could not queue the delivery; redeliver it", err)
 		}
-		if prev.State == forgelink.Enqueued {
-			log.InfoContext(ctx, "duplicate delivery dropped")
-			return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID}, nil
-		}
-		d = prev // stored earlier but not enqueued: finish the job
-		log.InfoContext(ctx, "redelivery of an unqueued delivery; enqueueing")
-	} else if err != nil {
-		return 0, nil, fmt.Errorf("intake: store delivery: %w", err)
+		return 0, nil, fmt.Errorf("intake: accept delivery: %w", err)
 	}
-
-	msg := &forgelink.Message{HookID: d.HookID, DeliveryID: d.ID, Project: d.Project, Event: d.Event, ReceivedAt: d.ReceivedAt, Events: d.Events}
-	if err := in.Queue.Publish(ctx, msg); err != nil {
-		// The delivery stays Received: GitHub shows the failure and a
-		// redelivery enqueues it.
-		return 0, nil, forgelink.E(forgelink.Transient, "could not enqueue the delivery; redeliver it", err)
+	prev, err := in.Store.GetDelivery(ctx, d.HookID, d.ID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("intake: read duplicate delivery: %w", err)
 	}
-	if err := in.Store.SetDeliveryState(ctx, d.HookID, d.ID, forgelink.Enqueued); err != nil {
-		// Enqueued but not marked: a redelivery would enqueue it again, which
-		// the trigger tolerates (one pipeline per revision).
-		log.WarnContext(ctx, "delivery enqueued but not marked enqueued", "err", err)
+	if prev.State == forgelink.Decided {
+		log.InfoContext(ctx, "duplicate delivery dropped")
+		return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID}, nil
 	}
-	log.InfoContext(ctx, "delivery accepted", "events", len(d.Events))
-	return http.StatusAccepted, map[string]any{"delivery": d.ID}, nil
+	if err := in.Inbox.Requeue(ctx, prev); err != nil {
+		return 0, nil, forgelink.E(forgelink.Transient, "could not queue the delivery; redeliver it", err)
+	}
+	log.InfoContext(ctx, "redelivery of an undecided delivery; queued again", "state", string(prev.State))
+	return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID, "requeued": true}, nil
 }
 
 // secrets opens the project's webhook secrets that are still valid: the

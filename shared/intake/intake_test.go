@@ -23,6 +23,7 @@ import (
 
 	"forgelink/shared/bolt"
 	"forgelink/shared/forgelink"
+	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/sshkeys"
 )
@@ -86,7 +87,7 @@ func newIntakeEnvB(t testing.TB) *intakeEnv {
 	in := &Intake{
 		Store:  st,
 		Sealer: env.sealer,
-		Queue:  env.queue,
+		Inbox:  &queue.SQSInbox{Deliveries: st, Queue: env.queue},
 		Now:    func() time.Time { return env.now },
 		Log:    slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -261,12 +262,24 @@ func TestIntakeDuplicates(t *testing.T) {
 	if status != http.StatusAccepted {
 		t.Fatalf("first delivery: status %d, want 202", status)
 	}
+	// Not yet decided: a redelivery queues it again (evaluation is idempotent).
 	status, body := serve(env.h, ghDelivery("/hooks/github/"+ghHook, "push", "same-id", push, ghSecret))
-	if status != http.StatusOK || body["duplicate"] != true {
-		t.Fatalf("redelivery: %d %v, want 200 {duplicate: true}", status, body)
+	if status != http.StatusOK || body["duplicate"] != true || body["requeued"] != true {
+		t.Fatalf("redelivery before the decision: %d %v, want 200 {duplicate: true, requeued: true}", status, body)
 	}
-	if got := env.queue.count(); got != 1 {
-		t.Errorf("queued %d messages, want 1", got)
+	if got := env.queue.count(); got != 2 {
+		t.Errorf("queued %d messages, want 2", got)
+	}
+	// Decided: a redelivery is dropped.
+	if err := env.store.SetDeliveryState(context.Background(), ghHook, "same-id", forgelink.Decided); err != nil {
+		t.Fatal(err)
+	}
+	status, body = serve(env.h, ghDelivery("/hooks/github/"+ghHook, "push", "same-id", push, ghSecret))
+	if status != http.StatusOK || body["duplicate"] != true || body["requeued"] != nil {
+		t.Fatalf("redelivery after the decision: %d %v, want 200 {duplicate: true}", status, body)
+	}
+	if got := env.queue.count(); got != 2 {
+		t.Errorf("queued %d messages, want still 2", got)
 	}
 	// The same delivery id for another hook is another delivery.
 	env.addProject(t, "github", "other-repo", "hk_other", ghSecret)
@@ -297,15 +310,11 @@ func TestIntakeQueueFailureLosesNothing(t *testing.T) {
 	}
 	env.queue.fail = false
 	status, body = serve(env.h, ghDelivery("/hooks/github/"+ghHook, "push", "d-q", push, ghSecret))
-	if status != http.StatusAccepted {
-		t.Fatalf("redelivery after recovery: %d %v, want 202", status, body)
+	if status != http.StatusOK || body["requeued"] != true {
+		t.Fatalf("redelivery after recovery: %d %v, want 200 {requeued: true}", status, body)
 	}
 	if got := env.queue.count(); got != 1 {
 		t.Errorf("queued %d, want 1", got)
-	}
-	d, _ = env.store.GetDelivery(context.Background(), ghHook, "d-q")
-	if d.State != forgelink.Enqueued {
-		t.Errorf("state = %s, want enqueued", d.State)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -12,13 +13,39 @@ import (
 	"forgelink/shared/forgelink"
 )
 
+// DeliveryStates is the part of the store that the SQS consumer updates.
+type DeliveryStates interface {
+	SetDeliveryState(ctx context.Context, hookID, id string, state forgelink.DeliveryState) error
+}
+
+// SQSOptions tune SQSHandler.
+type SQSOptions struct {
+	// Deliveries records each message's outcome on its delivery: Decided,
+	// or Dead once it failed MaxReceives times. Optional.
+	Deliveries DeliveryStates
+	// MaxReceives is the queue's maxReceiveCount (template.yaml): the
+	// receive on which a failure sends the message to the dead-letter
+	// queue. Default 5.
+	MaxReceives int
+	// OnDead is told of every message that goes to the dead-letter queue.
+	OnDead DeadLetterFunc
+	Log    *slog.Logger
+}
+
 // SQSHandler adapts a Consumer to a Lambda SQS event source with
 // ReportBatchItemFailures: a message whose consumer fails is reported and
 // delivered again (and after maxReceiveCount lands in the dead-letter
-// queue); the others in the batch are deleted. A message that is not a
-// forgelink.Message is reported too, so it ends up in the DLQ for a human
-// rather than vanishing.
-func SQSHandler(consume Consumer, log *slog.Logger) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+// queue, recorded first as Dead through OnDead); the others in the batch
+// are deleted. A message that is not a forgelink.Message is reported too,
+// so it ends up in the DLQ for a human rather than vanishing.
+func SQSHandler(consume Consumer, opts SQSOptions) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	if opts.MaxReceives <= 0 {
+		opts.MaxReceives = 5
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	log := opts.Log
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var resp events.SQSEventResponse
 		for _, rec := range ev.Records {
@@ -28,13 +55,63 @@ func SQSHandler(consume Consumer, log *slog.Logger) func(context.Context, events
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 				continue
 			}
-			if err := consume(ctx, &m); err != nil {
-				log.WarnContext(ctx, "message failed; SQS will deliver it again", "delivery", m.DeliveryID, "hook_id", m.HookID, "message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"], "kind", forgelink.KindOf(err).String(), "err", err)
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			mlog := log.With("delivery", m.DeliveryID, "hook_id", m.HookID, "message_id", rec.MessageId)
+			err := consume(ctx, &m)
+			if err == nil {
+				if opts.Deliveries != nil {
+					if err := opts.Deliveries.SetDeliveryState(ctx, m.HookID, m.DeliveryID, forgelink.Decided); err != nil && forgelink.KindOf(err) != forgelink.NotFound {
+						mlog.WarnContext(ctx, "decided, but could not mark the delivery decided", "err", err)
+					}
+				}
+				continue
 			}
+			receives, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+			if receives >= opts.MaxReceives {
+				mlog.ErrorContext(ctx, "dead-lettered", "receive_count", receives, "kind", forgelink.KindOf(err).String(), "err", err)
+				if opts.Deliveries != nil {
+					if serr := opts.Deliveries.SetDeliveryState(ctx, m.HookID, m.DeliveryID, forgelink.Dead); serr != nil {
+						mlog.WarnContext(ctx, "could not mark the delivery dead", "err", serr)
+					}
+				}
+				if opts.OnDead != nil {
+					opts.OnDead(ctx, &m, receives, err)
+				}
+			} else {
+				mlog.WarnContext(ctx, "message failed; SQS will deliver it again", "receive_count", receives, "kind", forgelink.KindOf(err).String(), "err", err)
+			}
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 		return resp, nil
 	}
+}
+
+// DeliveryCreator is the part of the store that SQSInbox writes.
+type DeliveryCreator interface {
+	CreateDelivery(ctx context.Context, d *forgelink.Delivery) error
+}
+
+// SQSInbox accepts deliveries in AWS: one conditional write of the
+// delivery (the de-duplication) and one SQS send. A send that fails
+// leaves the delivery Received and answers Transient; the VCS's
+// redelivery finds it undecided and requeues it, so nothing is lost.
+type SQSInbox struct {
+	Deliveries DeliveryCreator
+	Queue      forgelink.Queue
+}
+
+var _ forgelink.Inbox = (*SQSInbox)(nil)
+
+// Accept stores d, then sends its message.
+func (in *SQSInbox) Accept(ctx context.Context, d *forgelink.Delivery) error {
+	if err := in.Deliveries.CreateDelivery(ctx, d); err != nil {
+		return err
+	}
+	return in.Queue.Publish(ctx, d.Message())
+}
+
+// Requeue sends d's message again; evaluation is idempotent.
+func (in *SQSInbox) Requeue(ctx context.Context, d *forgelink.Delivery) error {
+	return in.Queue.Publish(ctx, d.Message())
 }
 
 // SQSHandoff publishes created pipelines to the executor's queue and a

@@ -75,6 +75,7 @@ func (s *Service) Handle(ctx context.Context, m *forgelink.Message) error {
 		Event:       m.Event,
 		ReceivedAt:  m.ReceivedAt,
 		ProcessedAt: s.now(),
+		State:       forgelink.Decided,
 	}
 	if rec.ReceivedAt.IsZero() {
 		rec.ReceivedAt = rec.ProcessedAt
@@ -91,6 +92,28 @@ func (s *Service) Handle(ctx context.Context, m *forgelink.Message) error {
 		return fmt.Errorf("trigger %s: record decisions: %w", m.DeliveryID, err)
 	}
 	return nil
+}
+
+// RecordDead records in the project's deliveries that m failed every
+// attempt, with the last error, so the deliveries API shows it as dead
+// and it can be retried. It is the queues' OnDead.
+func (s *Service) RecordDead(ctx context.Context, m *forgelink.Message, attempts int, cause error) {
+	msg := forgelink.MessageOf(cause)
+	if msg == "" || forgelink.KindOf(cause) == forgelink.Internal {
+		msg = cause.Error()
+	}
+	now := s.now()
+	rec := &forgelink.DeliveryRecord{
+		Project: m.Project, HookID: m.HookID, DeliveryID: m.DeliveryID, Event: m.Event,
+		ReceivedAt: m.ReceivedAt, ProcessedAt: now,
+		State: forgelink.Dead, Error: msg, Attempts: attempts,
+	}
+	if rec.ReceivedAt.IsZero() {
+		rec.ReceivedAt = now
+	}
+	if err := s.Store.PutDeliveryRecord(ctx, rec); err != nil {
+		s.log().ErrorContext(ctx, "could not record dead delivery", "delivery", m.DeliveryID, "hook_id", m.HookID, "err", err)
+	}
 }
 
 // evaluation is the state of handling one message.

@@ -155,7 +155,7 @@ func TestSQSBatchReportsOnlyFailures(t *testing.T) {
 		batch.Records = append(batch.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i+1), Body: string(b)})
 	}
 	batch.Records = append(batch.Records, events.SQSMessage{MessageId: "m-bad", Body: `{"delivery_id":`})
-	handler := queue.SQSHandler(e.svc.Handle, slogDiscard())
+	handler := queue.SQSHandler(e.svc.Handle, queue.SQSOptions{Log: slogDiscard()})
 	resp, err := handler(context.Background(), batch)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@
 package server
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -53,6 +55,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// RetryBackoff is the in-process queue's first retry delay (default 1s).
 	RetryBackoff time.Duration
+	// MaxReceives is how often a delivery is tried before it is dead (default 5).
+	MaxReceives int
 	// Consume handles intake messages; default: the trigger function.
 	Consume queue.Consumer
 }
@@ -81,24 +85,33 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	vcs := forges.FromEnv(cfg, opts.HTTPClient)
 	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
 	handoff := &queue.LocalHandoff{Log: log, Runner: &queue.RunnerAccess{Mint: keySvc.MintRunnerTokenFor, PublicURL: cfg.PublicURL}}
-	consume := opts.Consume
+	consume, onDead := opts.Consume, queue.DeadLetterFunc(nil)
 	if consume == nil {
 		trig := &trigger.Service{Store: st, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
-		consume = trig.Handle
+		consume, onDead = trig.Handle, trig.RecordDead
 	}
-	q := queue.NewLocal(consume, queue.LocalOptions{Log: log, Backoff: opts.RetryBackoff})
+	// The delivery store is the queue's outbox: what intake accepted is
+	// resumed here after any crash.
+	q, err := queue.NewLocal(context.Background(), st, consume, queue.LocalOptions{
+		Workers: cfg.Workers, Backoff: opts.RetryBackoff, MaxReceives: cmp.Or(opts.MaxReceives, cfg.MaxReceives), OnDead: onDead, Log: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
+	}
 
-	intake := &intake.Intake{Store: st, Sealer: sl, Queue: q, Log: log}
+	in := &intake.Intake{Store: st, Sealer: sl, Inbox: q, Log: log}
 	projects := &httpapi.Projects{
 		Store:     st,
 		Pipelines: st,
 		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: vcs, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
+		Inbox:     q,
 		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
 		Log:       log,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/", intake.Handler())
+	mux.Handle("/hooks/", in.Handler())
 	keysAPI := &httpapi.Keys{
 		Service: keySvc,
 		Auth:    projects.Auth,
@@ -115,7 +128,8 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 // Handler serves every route.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close drains the queue and closes the store.
+// Close stops the queue's workers after their current delivery (what is
+// still queued is resumed on the next start) and closes the store.
 func (s *Server) Close() error {
 	s.Queue.Close()
 	return s.Store.Close()

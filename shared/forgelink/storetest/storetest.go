@@ -473,7 +473,7 @@ func testNotFound(t *testing.T, newStore func(*testing.T) forgelink.Store) {
 			return err
 		}},
 		{"SetDeliveryState", func(ctx context.Context) error {
-			return s.SetDeliveryState(ctx, "hook-present", "missing", forgelink.Enqueued)
+			return s.SetDeliveryState(ctx, "hook-present", "missing", forgelink.Decided)
 		}},
 	}
 	for _, tc := range tests {
@@ -499,7 +499,7 @@ func testDeliveryRoundTrip(t *testing.T, newStore func(*testing.T) forgelink.Sto
 		}()},
 		{"enqueued", func() *forgelink.Delivery {
 			d := delivery("hook-2", "{5a1b2c3d-bitbucket-uuid}")
-			d.Event, d.State = "repo:push", forgelink.Enqueued
+			d.Event, d.State = "repo:push", forgelink.Decided
 			return d
 		}()},
 	}
@@ -526,7 +526,7 @@ func testCreateDeliveryDedup(t *testing.T, newStore func(*testing.T) forgelink.S
 		{"same hook and id", delivery("hook-a", "d1"), true},
 		{"same key, other content", func() *forgelink.Delivery {
 			d := delivery("hook-a", "d1")
-			d.Event, d.State = "pull_request", forgelink.Enqueued
+			d.Event, d.State = "pull_request", forgelink.Decided
 			return d
 		}(), true},
 		{"same id, other hook", delivery("hook-b", "d1"), false},
@@ -585,7 +585,7 @@ func testExpiredDelivery(t *testing.T, newStore func(*testing.T) forgelink.Store
 
 	_, err := s.GetDelivery(t.Context(), old.HookID, old.ID)
 	wantKind(t, "GetDelivery(expired)", err, forgelink.NotFound)
-	wantKind(t, "SetDeliveryState(expired)", s.SetDeliveryState(t.Context(), old.HookID, old.ID, forgelink.Enqueued), forgelink.NotFound)
+	wantKind(t, "SetDeliveryState(expired)", s.SetDeliveryState(t.Context(), old.HookID, old.ID, forgelink.Decided), forgelink.NotFound)
 	checkDelivery(t, s, live)
 
 	// An expired delivery is absent: the same key can be created again.
@@ -608,9 +608,9 @@ func testSetDeliveryState(t *testing.T, newStore func(*testing.T) forgelink.Stor
 	tests := []struct {
 		state forgelink.DeliveryState
 	}{
-		{forgelink.Enqueued},
+		{forgelink.Decided},
 		{forgelink.Received},
-		{forgelink.Enqueued},
+		{forgelink.Decided},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.state), func(t *testing.T) {
