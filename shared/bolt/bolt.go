@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -29,6 +30,9 @@ type Store struct {
 	db *bbolt.DB
 	// now is the clock that decides whether a delivery has expired.
 	now func() time.Time
+
+	sweepMu   sync.Mutex
+	lastSweep time.Time // of the runner tokens
 }
 
 // Open opens the store in the bbolt file at path, creating it with mode

@@ -163,8 +163,8 @@ func (s *Store) deleteFromProject(name []byte, project forgelink.Slug, key []byt
 }
 
 // MintRunnerToken stores t unless a token with its hash exists (Conflict).
-// It also deletes the tokens that expired before t was minted, so the
-// bucket holds only live ones.
+// At most every runnerSweepEvery it also deletes the tokens that expired,
+// so the bucket holds few dead ones without a full scan on every mint.
 func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) error {
 	if t.Hash == "" || t.ExpiresAt.IsZero() {
 		return fmt.Errorf("bolt: mint runner token: %w", forgelink.Errorf(forgelink.Invalid, "runner token needs a hash and an expiry time"))
@@ -175,13 +175,15 @@ func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) e
 	if err != nil {
 		return fmt.Errorf("bolt: mint runner token for pipeline %s: %w", t.PipelineID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(runnerTokensBucket)
 		if err != nil {
 			return err
 		}
-		if err := sweepRunnerTokens(b, s.now()); err != nil {
-			return err
+		if now := s.now(); s.sweepDue(now) {
+			if err := sweepRunnerTokens(b, now); err != nil {
+				return err
+			}
 		}
 		if b.Get([]byte(t.Hash)) != nil {
 			return forgelink.Errorf(forgelink.Conflict, "runner token exists")
@@ -192,6 +194,21 @@ func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) e
 		return fmt.Errorf("bolt: mint runner token for pipeline %s: %w", t.PipelineID, err)
 	}
 	return nil
+}
+
+// runnerSweepEvery is how often minting sweeps expired runner tokens.
+const runnerSweepEvery = 10 * time.Minute
+
+// sweepDue reports whether the runner tokens are due for a sweep at now,
+// and if so notes that one is made.
+func (s *Store) sweepDue(now time.Time) bool {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
+	if !s.lastSweep.IsZero() && now.Sub(s.lastSweep) < runnerSweepEvery {
+		return false
+	}
+	s.lastSweep = now
+	return true
 }
 
 // sweepRunnerTokens deletes the tokens that expired before now.

@@ -128,7 +128,10 @@ func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*for
 		rec.ID = uuid.NewString()
 	}
 	var existing *forgelink.Pipeline
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	// Batch (group commit) may run the function again: it only touches tx
+	// and what it sets afresh.
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
+		existing = nil
 		revs, err := projectBucket(tx, pipelineRevsBucket, rec.Project, true)
 		if err != nil {
 			return err
@@ -302,7 +305,7 @@ func (s *Store) PutDeliveryRecord(ctx context.Context, r *forgelink.DeliveryReco
 	if err != nil {
 		return fmt.Errorf("bolt: put delivery record %s %s/%s: %w", r.Project, r.HookID, r.DeliveryID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		records, err := projectBucket(tx, deliveryRecordsBucket, rec.Project, true)
 		if err != nil {
 			return err
