@@ -8,7 +8,7 @@ FN        ?= webhook
 EVENT     ?= events/github-push.json
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build test unit lint vet fmt-check run invoke bench events clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test unit lint vet fmt-check run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -49,6 +49,14 @@ events:
 ## bench: benchmarks with their baselines measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi/ ./shared/trigger/ ./shared/forgelink/ ./shared/github/ ./shared/bitbucket/ ./shared/sealer/ ./shared/sshkeys/
+
+## bench-load: webhook intake of make run's server against the floor (../shared/perf/floorserver), same load, one run
+bench-load:
+	GO=$(GO) $(GO) run ./infra/benchload
+
+## bench-cold: stripped size and Lambda init (RIE) of every functions/* bootstrap against the hello floor, one run
+bench-cold:
+	GO=$(GO) ./infra/bench-cold.sh
 
 clean:
 	rm -rf build .aws-sam
