@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFunctionsLinkOnlyWhatTheyUse lists each function's packages as the
+// Lambda build links them (go list -deps -tags lambda.norpc) and fails when
+// a function links what it must not: test and dev-only code in any of
+// them, and in the webhook function (on GitHub's 10-second clock) a VCS
+// API client, SSH or a YAML parser.
+func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	everywhere := []string{
+		"forgelink/shared/dynamo/dynamoschema", // table creation from template.yaml
+		"forgelink/shared/dynamo/dynamotest",
+		"forgelink/shared/vcsfake",
+		"forgelink/shared/bolt", // the local store
+		"go.etcd.io/bbolt",
+		"github.com/aws/aws-sdk-go-v2/config", // the default credential chain: not in the Lambda build
+		"testing",
+	}
+	forbidden := map[string][]string{
+		"webhook": append([]string{
+			"github.com/google/go-github/v60/github",
+			"golang.org/x/crypto/ssh",
+			"go.yaml.in/yaml/v3",
+			"gopkg.in/yaml.v3",
+			"forgelink/shared/github",
+			"forgelink/shared/bitbucket",
+			"forgelink/shared/sshkeys",
+			"forgelink/shared/follow",
+			"forgelink/shared/keysvc",
+		}, everywhere...),
+	}
+	fns, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) == 0 {
+		t.Fatal("no functions")
+	}
+	for _, fn := range fns {
+		name := fn.Name()
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", "./functions/"+name)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list: %v", err)
+			}
+			deps := map[string]bool{}
+			for _, p := range strings.Fields(string(out)) {
+				deps[p] = true
+			}
+			if !deps["forgelink/functions/"+name] {
+				t.Fatalf("go list printed no forgelink/functions/%s: %s", name, out)
+			}
+			bad := forbidden[name]
+			if bad == nil {
+				bad = everywhere
+			}
+			for _, p := range bad {
+				if deps[p] {
+					t.Errorf("functions/%s links %s", name, p)
+				}
+			}
+		})
+	}
+}
