@@ -93,8 +93,8 @@ func NewClient(cfg aws.Config, endpoint string) *dynamodb.Client {
 //
 // The projects table holds two items per project, written together in one
 // transaction: "project#<slug>" with the project and "hook#<hookID>" with
-// the slug, so a hook id resolves with two consistent reads and cannot be
-// taken twice. The deliveries table is keyed by (hook id, delivery id);
+// the slug and a copy of the project, so a hook id resolves with one
+// consistent read (intake's only read) and cannot be taken twice. The deliveries table is keyed by (hook id, delivery id);
 // its TTL attribute expires_at deletes old deliveries, but lazily, so reads
 // and conditional writes treat an expired item as absent themselves.
 type Store struct {
@@ -168,6 +168,19 @@ func projectItem(p *forgelink.Project) (map[string]types.AttributeValue, error) 
 	}, nil
 }
 
+// hookItem returns the hook-id item of p: its slug and a copy of the
+// project, written in the same transaction as the project item, so intake
+// resolves a hook id with one read.
+func hookItem(p *forgelink.Project) (map[string]types.AttributeValue, error) {
+	item, err := projectItem(p)
+	if err != nil {
+		return nil, err
+	}
+	item[attrPK] = strValue(hookKey(p.HookID))
+	item[attrSlug] = strValue(p.Slug.String())
+	return item, nil
+}
+
 func decodeProject(item map[string]types.AttributeValue) (*forgelink.Project, error) {
 	var p forgelink.Project
 	if err := json.Unmarshal([]byte(str(item, attrBody)), &p); err != nil {
@@ -195,14 +208,14 @@ func (s *Store) CreateProject(ctx context.Context, p *forgelink.Project) error {
 	if err != nil {
 		return fmt.Errorf("dynamo: create project %s: %w", p.Slug, err)
 	}
+	hook, err := hookItem(&rec)
+	if err != nil {
+		return fmt.Errorf("dynamo: create project %s: %w", p.Slug, err)
+	}
 	notExists := aws.String("attribute_not_exists(pk)")
 	err = s.transactWrite(ctx, []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.tables.Projects, Item: item, ConditionExpression: notExists}},
-		{Put: &types.Put{
-			TableName:           &s.tables.Projects,
-			Item:                map[string]types.AttributeValue{attrPK: strValue(hookKey(p.HookID)), attrSlug: strValue(p.Slug.String())},
-			ConditionExpression: notExists,
-		}},
+		{Put: &types.Put{TableName: &s.tables.Projects, Item: hook, ConditionExpression: notExists}},
 	})
 	if err != nil {
 		if reasons := conditionFailures(err); reasons != nil {
@@ -266,6 +279,10 @@ func (s *Store) getProjectByHookID(ctx context.Context, hookID string) (*forgeli
 	if out.Item == nil {
 		return nil, notFound
 	}
+	if _, ok := out.Item[attrBody]; ok {
+		return decodeProject(out.Item) // the copy written with the project
+	}
+	// A hook item from before it carried the project: read the project.
 	p, err := s.getProject(ctx, str(out.Item, attrSlug))
 	if forgelink.KindOf(err) == forgelink.NotFound || (err == nil && p.HookID != hookID) {
 		// Deleted (and perhaps re-created) between the two reads.
@@ -285,30 +302,42 @@ func (s *Store) UpdateProject(ctx context.Context, p *forgelink.Project) error {
 	if err != nil {
 		return fmt.Errorf("dynamo: update project %s: %w", p.Slug, err)
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           &s.tables.Projects,
-		Item:                                item,
-		ConditionExpression:                 aws.String("#version = :version AND #hook = :hook"),
-		ExpressionAttributeNames:            map[string]string{"#version": attrVersion, "#hook": attrHookID},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":version": numValue(p.Version), ":hook": strValue(p.HookID)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	hook, err := hookItem(&rec)
+	if err != nil {
+		return fmt.Errorf("dynamo: update project %s: %w", p.Slug, err)
+	}
+	// The project and its hook item's copy change together.
+	err = s.transactWrite(ctx, []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName:                 &s.tables.Projects,
+			Item:                      item,
+			ConditionExpression:       aws.String("#version = :version AND #hook = :hook"),
+			ExpressionAttributeNames:  map[string]string{"#version": attrVersion, "#hook": attrHookID},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":version": numValue(p.Version), ":hook": strValue(p.HookID)},
+		}},
+		{Put: &types.Put{
+			TableName:                 &s.tables.Projects,
+			Item:                      hook,
+			ConditionExpression:       aws.String("#slug = :slug"),
+			ExpressionAttributeNames:  map[string]string{"#slug": attrSlug},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":slug": strValue(p.Slug.String())},
+		}},
 	})
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf):
-		// Say which condition failed, from the item as it was.
-		old := ccf.Item
-		v, _ := num(old, attrVersion)
+	if conditionFailures(err) != nil {
+		// Say which condition failed, from the project as it is now.
+		old, gerr := s.getProject(ctx, p.Slug.String())
 		switch {
-		case old == nil:
+		case forgelink.KindOf(gerr) == forgelink.NotFound:
 			err = forgelink.E(forgelink.NotFound, fmt.Sprintf("project %s not found", p.Slug), err)
-		case v != p.Version:
-			err = forgelink.E(forgelink.Conflict, fmt.Sprintf("project %s changed meanwhile", p.Slug), err)
-		case str(old, attrHookID) != p.HookID:
+		case gerr != nil:
+			err = gerr
+		case old.HookID != p.HookID:
 			err = forgelink.E(forgelink.Invalid, fmt.Sprintf("the hook id of project %s cannot change", p.Slug), err)
+		default:
+			err = forgelink.E(forgelink.Conflict, fmt.Sprintf("project %s changed meanwhile", p.Slug), err)
 		}
-		return fmt.Errorf("dynamo: update project %s: %w", p.Slug, classify(err))
-	case err != nil:
+	}
+	if err != nil {
 		return fmt.Errorf("dynamo: update project %s: %w", p.Slug, classify(err))
 	}
 	p.Version = rec.Version
