@@ -11,14 +11,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+	"github.com/google/go-cmp/cmp"
 
 	"forgelink/shared/awslocal"
 	"forgelink/shared/dynamo"
@@ -67,6 +72,7 @@ func TestEventsUpToDate(t *testing.T) {
 // lambdaStack is the AWS side of the functions on a local AWS server:
 // DynamoDB tables made from template.yaml, a KMS key, an SQS queue.
 type lambdaStack struct {
+	calls *callCounter
 	env   map[string]string
 	store *dynamo.Store
 	seal  forgelink.Sealer
@@ -106,7 +112,10 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 		env[k] = v
 	}
 	cfg := awsConfig(endpoint)
+	calls := &callCounter{}
+	cfg.APIOptions = append(cfg.APIOptions, calls.middleware)
 	return &lambdaStack{
+		calls: calls,
 		env:   env,
 		store: dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{Projects: env["FORGELINK_PROJECTS_TABLE"], Deliveries: env["FORGELINK_DELIVERIES_TABLE"], Pipelines: env["FORGELINK_PIPELINES_TABLE"], Keys: env["FORGELINK_KEYS_TABLE"]}),
 		seal:  sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(cfg), env["FORGELINK_KMS_KEY_ID"])),
@@ -250,4 +259,63 @@ func TestKeysLambdaEvent(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("without token: %d, want 401", resp.StatusCode)
 	}
+}
+
+// callCounter counts AWS API calls by "Service.Operation", as a middleware
+// on every client.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *callCounter) middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("forgelink-count-calls",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			if c.calls == nil {
+				c.calls = map[string]int{}
+			}
+			c.calls[awsmiddleware.GetServiceID(ctx)+"."+awsmiddleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+}
+
+// take returns the calls so far and starts counting afresh.
+func (c *callCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = nil
+	return out
+}
+
+// TestWebhookAWSCallsPerDelivery counts what a new delivery costs the
+// webhook function in AWS, through the Lambda event path against the local
+// AWS server: one read (the hook item, which carries the project), one
+// conditional write (the delivery) and one SQS send; a warm function opens
+// the webhook secret from its cache, without KMS.
+func TestWebhookAWSCallsPerDelivery(t *testing.T) {
+	st := newLambdaStack(t)
+	secrets := sealer.NewCache(st.seal, 5*time.Minute, 16)
+	in := &intake.Intake{Store: st.store, Sealer: secrets, Inbox: &queue.SQSInbox{Deliveries: st.store, Queue: queue.NewSQS(st.sqs, st.queue)}, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	proxy := httpadapter.NewV2(in.Handler()).ProxyWithContext
+	send := func(event string, want int) {
+		t.Helper()
+		resp, err := proxy(context.Background(), loadEvent(t, event))
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s: %d %s %v, want %d", event, resp.StatusCode, resp.Body, err, want)
+		}
+	}
+	send("github-push.json", http.StatusAccepted) // a cold function: KMS opens the secret
+	if cold := st.calls.take(); cold["KMS.Decrypt"] != 1 {
+		t.Errorf("cold start calls = %v, want one KMS.Decrypt", cold)
+	}
+	send("github-pull-request.json", http.StatusAccepted)
+	got := st.calls.take()
+	want := map[string]int{"DynamoDB.GetItem": 1, "DynamoDB.PutItem": 1, "SQS.SendMessage": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AWS calls for a new delivery (-want +got):\n%s", diff)
+	}
+	t.Logf("AWS calls per new delivery: %v", got)
 }
