@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
@@ -16,11 +17,12 @@ import (
 	"forgelink/shared/httpapi"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdarun"
+	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 )
 
 func main() {
-	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN")
+	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_INTAKE_QUEUE_URL")
 	if err != nil {
 		lambdarun.Fail(err)
 	}
@@ -34,6 +36,7 @@ func main() {
 		Store:     store,
 		Pipelines: store,
 		Follow:    &follow.Service{Store: store, Sealer: seal, Forges: vcs, BeforeUnfollow: keys.RemoveProjectKeys, Log: log},
+		Inbox:     &queue.SQSInbox{Deliveries: store, Queue: queue.NewSQS(sqs.NewFromConfig(aws), cfg.IntakeQueueURL)},
 		Auth:      auth,
 		PublicURL: cfg.PublicURL,
 		Log:       log,
