@@ -70,7 +70,7 @@ func startLocal(t *testing.T, bin string, env ...string) *localProc {
 		<-p.done
 		if t.Failed() {
 			b, _ := os.ReadFile(p.stderr)
-			t.Logf("%s output:\n%s", bin, b)
+			t.Logf("%s (pid %d) output:\n%s", bin, p.cmd.Process.Pid, b)
 		}
 	})
 
