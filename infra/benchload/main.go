@@ -47,7 +47,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"text/tabwriter"
 	"time"
 
@@ -160,8 +159,8 @@ func bench(ctx context.Context, o options) error {
 
 	// The fake GitHub, in this process: the repository, and a config at
 	// every revision (the trigger reads it at the pushed sha).
-	tb := &processTB{}
-	defer tb.cleanup()
+	tb := &vcsfake.ProcessTB{}
+	defer tb.Close()
 	gh := vcsfake.NewGitHub(tb)
 	gh.AddRepo(repoName, "main", false)
 	if need := 2*o.n + 100; need > vcsfake.GitHubRateLimit {
@@ -965,29 +964,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// processTB lets the test fakes run in a plain process: they use only
-// Helper, Fatalf and Cleanup. The embedded nil TB is never called.
-type processTB struct {
-	testing.TB
-	cleanups []func()
-}
-
-// Helper does nothing outside a test.
-func (p *processTB) Helper() {}
-
-// Fatalf panics: the fakes call it only on misuse, from this goroutine,
-// and the deferred clean-ups still stop the servers.
-func (p *processTB) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("vcsfake: "+format, args...))
-}
-
-// Cleanup runs f when the benchmark ends.
-func (p *processTB) Cleanup(f func()) { p.cleanups = append(p.cleanups, f) }
-
-func (p *processTB) cleanup() {
-	for i := len(p.cleanups) - 1; i >= 0; i-- {
-		p.cleanups[i]()
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"testing"
 
 	"forgelink/shared/vcsfake"
 )
@@ -30,30 +29,13 @@ var sampleRevisions = []string{
 	"d2b75aa7797ec26b088fa2dd527e9d2c052fcedd", // github/push.tag.json
 }
 
-// processTB lets the test fakes run in a plain process for make invoke:
-// the fakes use only Helper, Fatalf and Cleanup. The embedded nil TB is
-// never called.
-type processTB struct {
-	testing.TB
-	cleanups []func()
-}
-
-// Helper does nothing outside a test.
-func (p *processTB) Helper() {}
-
-// Fatalf prints the message and exits.
-func (p *processTB) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "devstack fakegithub: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-// Cleanup runs f when the fake stops.
-func (p *processTB) Cleanup(f func()) { p.cleanups = append(p.cleanups, f) }
-
 // fakeGitHub serves the fake GitHub API with the sample repository and
 // config until interrupted, after printing GITHUB_API_URL and GITHUB_TOKEN.
 func fakeGitHub() error {
-	tb := &processTB{}
+	tb := &vcsfake.ProcessTB{OnFatal: func(msg string) {
+		fmt.Fprintln(os.Stderr, "devstack fakegithub:", msg)
+		os.Exit(1)
+	}}
 	gh := vcsfake.NewGitHub(tb)
 	gh.AddRepo(SampleOrg+"/"+SampleRepo, "main", false)
 	for _, rev := range sampleRevisions {
@@ -67,8 +49,6 @@ func fakeGitHub() error {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	<-ch
-	for i := len(tb.cleanups) - 1; i >= 0; i-- {
-		tb.cleanups[i]()
-	}
+	tb.Close()
 	return nil
 }
