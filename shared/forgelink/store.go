@@ -47,8 +47,9 @@ type Inbox interface {
 	// once it returns nil, a crash loses nothing. Conflict, changing
 	// nothing, when (d.HookID, d.ID) was accepted before.
 	Accept(ctx context.Context, d *Delivery) error
-	// Requeue queues an accepted delivery for evaluation again: a
-	// redelivery of one not yet decided, or a retry of a dead one.
+	// Requeue queues an accepted delivery for evaluation again - a
+	// redelivery of one not yet decided, or a retry of a dead one - and
+	// leaves it Received.
 	Requeue(ctx context.Context, d *Delivery) error
 }
 

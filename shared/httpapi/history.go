@@ -254,9 +254,6 @@ func (p *Projects) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, p.log(), fmt.Errorf("retry delivery %s of %s: %w", id, slug, err))
 		return
 	}
-	if err := p.Store.SetDeliveryState(ctx, d.HookID, d.ID, forgelink.Received); err != nil {
-		p.log().WarnContext(ctx, "retry: could not mark the delivery received", "delivery", id, "err", err)
-	}
 	rec := &forgelink.DeliveryRecord{Project: slug.String(), HookID: d.HookID, DeliveryID: d.ID, Event: d.Event,
 		ReceivedAt: d.ReceivedAt, ProcessedAt: time.Now().UTC(), State: forgelink.Received}
 	if err := p.Pipelines.PutDeliveryRecord(ctx, rec); err != nil {

@@ -85,9 +85,10 @@ func SQSHandler(consume Consumer, opts SQSOptions) func(context.Context, events.
 	}
 }
 
-// DeliveryCreator is the part of the store that SQSInbox writes.
-type DeliveryCreator interface {
+// DeliveryWriter is the part of the store that SQSInbox writes.
+type DeliveryWriter interface {
 	CreateDelivery(ctx context.Context, d *forgelink.Delivery) error
+	DeliveryStates
 }
 
 // SQSInbox accepts deliveries in AWS: one conditional write of the
@@ -95,7 +96,7 @@ type DeliveryCreator interface {
 // leaves the delivery Received and answers Transient; the VCS's
 // redelivery finds it undecided and requeues it, so nothing is lost.
 type SQSInbox struct {
-	Deliveries DeliveryCreator
+	Deliveries DeliveryWriter
 	Queue      forgelink.Queue
 }
 
@@ -109,9 +110,18 @@ func (in *SQSInbox) Accept(ctx context.Context, d *forgelink.Delivery) error {
 	return in.Queue.Publish(ctx, d.Message())
 }
 
-// Requeue sends d's message again; evaluation is idempotent.
+// Requeue sends d's message again (evaluation is idempotent) and marks a
+// delivery that was not Received (a dead one) Received again.
 func (in *SQSInbox) Requeue(ctx context.Context, d *forgelink.Delivery) error {
-	return in.Queue.Publish(ctx, d.Message())
+	if err := in.Queue.Publish(ctx, d.Message()); err != nil {
+		return err
+	}
+	if d.State != forgelink.Received {
+		if err := in.Deliveries.SetDeliveryState(ctx, d.HookID, d.ID, forgelink.Received); err != nil {
+			return fmt.Errorf("requeue delivery %s: %w", d.ID, err)
+		}
+	}
+	return nil
 }
 
 // SQSHandoff publishes created pipelines to the executor's queue and a
