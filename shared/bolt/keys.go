@@ -237,7 +237,8 @@ func sweepRunnerTokens(b *bbolt.Bucket, now time.Time) error {
 }
 
 // ConsumeRunnerToken marks the token used and returns it, or returns
-// Unauthorized when it is unknown, used or expired at now.
+// Unauthorized when it is unknown, used, expired at now or an Executor
+// token (which only CheckRunnerToken accepts).
 func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Time) (*forgelink.RunnerToken, error) {
 	var tok forgelink.RunnerToken
 	err := s.db.Update(func(tx *bbolt.Tx) error {
@@ -253,7 +254,7 @@ func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Ti
 		if err := json.Unmarshal(v, &tok); err != nil {
 			return fmt.Errorf("decode runner token: %w", err)
 		}
-		if tok.Used || !now.Before(tok.ExpiresAt) {
+		if tok.Used || tok.Executor || !now.Before(tok.ExpiresAt) {
 			return refused
 		}
 		tok.Used = true
@@ -265,6 +266,35 @@ func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Ti
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: consume runner token: %w", err)
+	}
+	return &tok, nil
+}
+
+// CheckRunnerToken returns the Executor token with this hash, or returns
+// Unauthorized when it is unknown, expired at now or not an Executor
+// token. It changes nothing, so a token checks any number of times.
+func (s *Store) CheckRunnerToken(ctx context.Context, hash string, now time.Time) (*forgelink.RunnerToken, error) {
+	var tok forgelink.RunnerToken
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		refused := forgelink.Errorf(forgelink.Unauthorized, "invalid or expired executor token")
+		b := tx.Bucket(runnerTokensBucket)
+		if b == nil {
+			return refused
+		}
+		v := b.Get([]byte(hash))
+		if v == nil {
+			return refused
+		}
+		if err := json.Unmarshal(v, &tok); err != nil {
+			return fmt.Errorf("decode runner token: %w", err)
+		}
+		if !tok.Executor || !now.Before(tok.ExpiresAt) {
+			return refused
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: check runner token: %w", err)
 	}
 	return &tok, nil
 }

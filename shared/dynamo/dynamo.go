@@ -113,7 +113,7 @@ const (
 	attrPK        = "pk"
 	attrSK        = "sk"
 	attrBody      = "body"       // the JSON-encoded project or delivery
-	attrVersion   = "version"    // project: Version, for the update condition
+	attrVersion   = "version"    // project, posted status: Version, for the update condition
 	attrHookID    = "hook_id"    // project: HookID, which cannot change
 	attrSlug      = "slug"       // hook item: the slug of its project
 	attrState     = "state"      // delivery: State, updated in place

@@ -24,6 +24,7 @@ var _ forgelink.KeyStore = (*Store)(nil)
 //	project#<slug>  checkout#<fingerprint>          a checkout key
 //	project#<slug>  ssh#<fingerprint>#<hostname>    an additional SSH key
 //	runner#<hash>   token                           a runner token, with the TTL attribute expires_at
+//	                                                and executor (true for an Executor token)
 //
 // A project's keys are one partition, read with one consistent Query. An
 // MD5 fingerprint has a fixed form without '#', so the SSH key's sort key
@@ -32,7 +33,8 @@ const (
 	checkoutSKPrefix = "checkout#"
 	sshSKPrefix      = "ssh#"
 	runnerSK         = "token"
-	attrUsed         = "used" // runner token: consumed
+	attrUsed         = "used"     // runner token: consumed
+	attrExecutor     = "executor" // runner token: an Executor token, which is never consumed
 )
 
 func keysPK(project forgelink.Slug) string { return "project#" + project.String() }
@@ -230,6 +232,7 @@ func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) e
 	item := keyItem(runnerPK(t.Hash), runnerSK)
 	item[attrBody] = strValue(string(body))
 	item[attrUsed] = &types.AttributeValueMemberBOOL{Value: false}
+	item[attrExecutor] = &types.AttributeValueMemberBOOL{Value: t.Executor}
 	item[attrExpiresAt] = numValue(t.ExpiresAt.Unix())
 	if err := s.putNew(ctx, item, errors.New("runner token exists")); err != nil {
 		return fmt.Errorf("dynamo: mint runner token for pipeline %s: %w", t.PipelineID, err)
@@ -238,9 +241,11 @@ func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) e
 }
 
 // ConsumeRunnerToken marks the token used and returns it, or returns
-// Unauthorized when it is unknown, used or expired at now. One conditional
-// update decides, so of concurrent callers exactly one wins. Expiry is
-// checked to the second, the precision of the TTL attribute.
+// Unauthorized when it is unknown, used, expired at now or an Executor
+// token. One conditional update decides, so of concurrent callers exactly
+// one wins. Expiry is checked to the second, the precision of the TTL
+// attribute. A token minted before the executor attribute existed has
+// none, and is a checkout token.
 func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Time) (*forgelink.RunnerToken, error) {
 	refused := forgelink.Errorf(forgelink.Unauthorized, "invalid, used or expired runner token")
 	if hash == "" {
@@ -250,8 +255,8 @@ func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Ti
 		TableName:                 &s.tables.Keys,
 		Key:                       keyItem(runnerPK(hash), runnerSK),
 		UpdateExpression:          aws.String("SET #used = :true"),
-		ConditionExpression:       aws.String("attribute_exists(pk) AND #used = :false AND #expires > :now"),
-		ExpressionAttributeNames:  map[string]string{"#used": attrUsed, "#expires": attrExpiresAt},
+		ConditionExpression:       aws.String("attribute_exists(pk) AND #used = :false AND #expires > :now AND (attribute_not_exists(#executor) OR #executor = :false)"),
+		ExpressionAttributeNames:  map[string]string{"#used": attrUsed, "#expires": attrExpiresAt, "#executor": attrExecutor},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}, ":false": &types.AttributeValueMemberBOOL{Value: false}, ":now": numValue(now.Unix())},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
@@ -267,5 +272,37 @@ func (s *Store) ConsumeRunnerToken(ctx context.Context, hash string, now time.Ti
 		return nil, fmt.Errorf("dynamo: consume runner token: decode: %w", err)
 	}
 	tok.Used = true
+	return &tok, nil
+}
+
+// CheckRunnerToken returns the Executor token with this hash, or returns
+// Unauthorized when it is unknown, expired at now or not an Executor
+// token. It reads the token consistently and changes nothing, so a token
+// checks any number of times. Expiry is checked on the token's own time,
+// not the TTL attribute's whole seconds; DynamoDB's TTL deletes the item
+// only later.
+func (s *Store) CheckRunnerToken(ctx context.Context, hash string, now time.Time) (*forgelink.RunnerToken, error) {
+	refused := forgelink.Errorf(forgelink.Unauthorized, "invalid or expired executor token")
+	if hash == "" {
+		return nil, fmt.Errorf("dynamo: check runner token: %w", refused)
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.tables.Keys,
+		Key:            keyItem(runnerPK(hash), runnerSK),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: check runner token: %w", classify(err))
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("dynamo: check runner token: %w", refused)
+	}
+	var tok forgelink.RunnerToken
+	if err := json.Unmarshal([]byte(str(out.Item, attrBody)), &tok); err != nil {
+		return nil, fmt.Errorf("dynamo: check runner token: decode: %w", err)
+	}
+	if !tok.Executor || !now.Before(tok.ExpiresAt) {
+		return nil, fmt.Errorf("dynamo: check runner token: %w", refused)
+	}
 	return &tok, nil
 }

@@ -25,7 +25,9 @@ var _ forgelink.PipelineStore = (*Store)(nil)
 // The pipelines table (Tables.Pipelines) has a hash key pk and a range key
 // sk, both strings. A project's partition, pk "project#<slug>", holds
 //
-//	sk "pipeline#<number, 20 digits>"   the pipeline (body), so a Query lists by number
+//	sk "pipeline#<number, 20 digits>"   the pipeline (body), so a Query lists by number, and
+//	                                    its StatusVersion (sv, absent while 0), the
+//	                                    condition of UpdatePipelineStatus
 //	sk "counter"                        the last number given (last)
 //	sk "delivery#<received>#<hook>#<id>" a delivery record (body); received is
 //	                                    UTC with nine fraction digits, so it sorts by time
@@ -40,8 +42,15 @@ var _ forgelink.PipelineStore = (*Store)(nil)
 //	                                    its id, slug and number: at most one pipeline
 //	                                    per (project, RefKey, Revision)
 //
+// and, apart from pipelines, the commit statuses posted for a revision:
+//
+//	pk "status#<slug>#<revision>#<context>", sk "status"
+//	                                    a forgelink.PostedStatus (body) and its
+//	                                    Version (version), the condition of PutPostedStatus
+//
 // Key parts that callers choose are escaped (see keyPart), so no two keys
-// meet however the parts are cut. CreatePipeline writes the first four
+// meet however the parts are cut, and each kind of partition key has a
+// prefix of its own. CreatePipeline writes the pointer, rev and pipeline
 // items and the counter in one transaction, conditional on the counter
 // being unchanged since it was read.
 
@@ -65,6 +74,7 @@ const (
 	attrRecordSK = "record_sk" // delivery-id item: the sk of the record
 	attrPRs      = "prs"       // branch item: the open PRs, a number set
 	attrKnown    = "known"     // branch item: always true
+	attrStatusV  = "sv"        // pipeline item: its StatusVersion, absent while 0
 )
 
 // receivedLayout formats a record's receive time in its sort key:
@@ -240,6 +250,10 @@ func (s *Store) createPipeline(ctx context.Context, slug forgelink.Slug, rec *fo
 		}}
 		pipeline := itemKey(pk, pipelineSK(rec.Number))
 		pipeline[attrBody] = strValue(string(body))
+		if rec.StatusVersion != 0 {
+			// UpdatePipelineStatus checks the attribute, not the body.
+			pipeline[attrStatusV] = numValue(rec.StatusVersion)
+		}
 		items[createPipelineItem] = types.TransactWriteItem{Put: &types.Put{
 			TableName: &s.tables.Pipelines, Item: pipeline, ConditionExpression: notExists,
 		}}
@@ -312,22 +326,33 @@ func (s *Store) pipelineByRev(ctx context.Context, rec *forgelink.Pipeline) (*fo
 
 // locatedPipeline reads the pipeline that a pointer or rev item locates.
 func (s *Store) locatedPipeline(ctx context.Context, loc map[string]types.AttributeValue) (*forgelink.Pipeline, error) {
+	_, item, err := s.locatedItem(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	return decodePipeline([]byte(str(item, attrBody)))
+}
+
+// locatedItem reads the pipeline item that a pointer or rev item locates,
+// and returns its key and the item.
+func (s *Store) locatedItem(ctx context.Context, loc map[string]types.AttributeValue) (key, item map[string]types.AttributeValue, err error) {
 	n, err := num(loc, attrNumber)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", str(loc, attrPK), err)
+		return nil, nil, fmt.Errorf("decode %s: %w", str(loc, attrPK), err)
 	}
+	key = itemKey("project#"+str(loc, attrSlug), pipelineSK(n))
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.tables.Pipelines,
-		Key:            itemKey("project#"+str(loc, attrSlug), pipelineSK(n)),
+		Key:            key,
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, classify(err)
+		return nil, nil, classify(err)
 	}
 	if out.Item == nil {
-		return nil, fmt.Errorf("pipeline %d of %s, located by %s, is missing", n, str(loc, attrSlug), str(loc, attrPK))
+		return nil, nil, fmt.Errorf("pipeline %d of %s, located by %s, is missing", n, str(loc, attrSlug), str(loc, attrPK))
 	}
-	return decodePipeline([]byte(str(out.Item, attrBody)))
+	return key, out.Item, nil
 }
 
 func decodePipeline(body []byte) (*forgelink.Pipeline, error) {
@@ -348,6 +373,15 @@ func (s *Store) GetPipeline(ctx context.Context, id string) (*forgelink.Pipeline
 }
 
 func (s *Store) getPipeline(ctx context.Context, id string) (*forgelink.Pipeline, error) {
+	loc, err := s.pointer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.locatedPipeline(ctx, loc)
+}
+
+// pointer reads the pointer item of pipeline id, or returns NotFound.
+func (s *Store) pointer(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.tables.Pipelines,
 		Key:            pointerKey(id),
@@ -359,7 +393,7 @@ func (s *Store) getPipeline(ctx context.Context, id string) (*forgelink.Pipeline
 	if out.Item == nil {
 		return nil, forgelink.Errorf(forgelink.NotFound, "pipeline %s not found", id)
 	}
-	return s.locatedPipeline(ctx, out.Item)
+	return out.Item, nil
 }
 
 // ListPipelines returns the project's pipelines newest (highest Number)

@@ -21,4 +21,10 @@
 // SetDeliveryState on an expired delivery; times kept to the millisecond
 // (the instant, not the location); and no aliasing of the caller's slices.
 // Nil and empty slices may come back either way.
+//
+// RunKeys, RunPipelines and RunStatus run the contracts of
+// forgelink.KeyStore, forgelink.PipelineStore and forgelink.StatusStore the
+// same way. Beyond their comments, RunStatus requires Invalid for a posted
+// status without a valid project, a revision or a context, and NotFound
+// from UpdatePipelineStatus for an unknown (or empty) pipeline id.
 package storetest

@@ -28,6 +28,9 @@ func RunKeys(t *testing.T, newStore func(t *testing.T) forgelink.KeyStore) {
 	t.Run("RunnerToken", func(t *testing.T) { testRunnerToken(t, newStore) })
 	t.Run("RunnerTokenExpired", func(t *testing.T) { testRunnerTokenExpired(t, newStore) })
 	t.Run("RunnerTokenConflict", func(t *testing.T) { testRunnerTokenConflict(t, newStore) })
+	t.Run("CheckRunnerToken", func(t *testing.T) { testCheckRunnerToken(t, newStore) })
+	t.Run("CheckRunnerTokenRefused", func(t *testing.T) { testCheckRunnerTokenRefused(t, newStore) })
+	t.Run("ConsumeExecutorToken", func(t *testing.T) { testConsumeExecutorToken(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) {
 		t.Run("CreateCheckoutKey", func(t *testing.T) { testConcurrentCreateCheckoutKey(t, newStore) })
 		t.Run("CreateSSHKey", func(t *testing.T) { testConcurrentCreateSSHKey(t, newStore) })
@@ -335,6 +338,107 @@ func testRunnerTokenConflict(t *testing.T, newStore func(*testing.T) forgelink.K
 	if got.PipelineID != "pipeline-1" {
 		t.Errorf("after a lost mint, the token is for %q, want pipeline-1", got.PipelineID)
 	}
+}
+
+// executorToken returns an Executor token for pipeline that expires at
+// expires.
+func executorToken(secret, pipeline string, expires time.Time) *forgelink.RunnerToken {
+	tok := runnerToken(secret, pipeline, expires)
+	tok.Executor = true
+	return tok
+}
+
+// checkExecutorToken checks that CheckRunnerToken(hash, now) returns want.
+func checkExecutorToken(t *testing.T, s forgelink.KeyStore, want *forgelink.RunnerToken, now time.Time) {
+	t.Helper()
+	got, err := s.CheckRunnerToken(t.Context(), want.Hash, now)
+	if err != nil {
+		t.Fatalf("CheckRunnerToken: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+		t.Errorf("CheckRunnerToken mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testCheckRunnerToken(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
+	s := newStore(t)
+	now := time.Now()
+	tok := executorToken("executor-secret", "pipeline-1", now.Add(15*time.Minute))
+	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
+		t.Fatalf("MintRunnerToken(executor): %v", err)
+	}
+	// Checking changes nothing: the token checks again and again.
+	for i := range 3 {
+		checkExecutorToken(t, s, tok, now.Add(time.Duration(i)*time.Minute))
+	}
+	// A refused late check leaves it good for a caller whose clock says it
+	// has not expired.
+	_, err := s.CheckRunnerToken(t.Context(), tok.Hash, now.Add(time.Hour))
+	keysWantKind(t, "CheckRunnerToken after expiry", err, forgelink.Unauthorized)
+	checkExecutorToken(t, s, tok, now)
+}
+
+func testCheckRunnerTokenRefused(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	checkout := runnerToken("checkout-secret", "pipeline-1", now.Add(time.Hour))
+	expired := executorToken("expired-secret", "pipeline-1", now.Add(-time.Minute))
+	good := executorToken("good-secret", "pipeline-1", now.Add(time.Hour))
+	for _, tok := range []*forgelink.RunnerToken{checkout, expired, good} {
+		if err := s.MintRunnerToken(ctx, tok); err != nil {
+			t.Fatalf("MintRunnerToken(executor %t): %v", tok.Executor, err)
+		}
+	}
+	tests := []struct {
+		name string
+		hash string
+		now  time.Time
+	}{
+		{"unknown", forgelink.HashRunnerToken("unknown"), now},
+		{"empty hash", "", now},
+		{"checkout token", checkout.Hash, now},
+		{"expired executor token", expired.Hash, now},
+		{"at expiry", good.Hash, good.ExpiresAt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.CheckRunnerToken(ctx, tc.hash, tc.now)
+			keysWantKind(t, "CheckRunnerToken", err, forgelink.Unauthorized)
+			if got != nil {
+				t.Errorf("CheckRunnerToken returned %+v with its error, want nil", got)
+			}
+		})
+	}
+	// The refused check of the checkout token left it unused.
+	got, err := s.ConsumeRunnerToken(ctx, checkout.Hash, now)
+	if err != nil {
+		t.Fatalf("ConsumeRunnerToken of the checkout token after CheckRunnerToken: %v", err)
+	}
+	if got.Executor {
+		t.Errorf("ConsumeRunnerToken returned an Executor token: %+v", got)
+	}
+	_, err = s.CheckRunnerToken(ctx, checkout.Hash, now)
+	keysWantKind(t, "CheckRunnerToken of a used checkout token", err, forgelink.Unauthorized)
+	checkExecutorToken(t, s, good, now)
+}
+
+func testConsumeExecutorToken(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
+	s := newStore(t)
+	now := time.Now()
+	tok := executorToken("executor-secret", "pipeline-1", now.Add(time.Hour))
+	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := s.ConsumeRunnerToken(t.Context(), tok.Hash, now)
+		keysWantKind(t, fmt.Sprintf("ConsumeRunnerToken of an executor token (try %d)", i+1), err, forgelink.Unauthorized)
+		if got != nil {
+			t.Errorf("ConsumeRunnerToken returned %+v with its error, want nil", got)
+		}
+	}
+	// Refused, not used: the token still checks, unchanged.
+	checkExecutorToken(t, s, tok, now)
 }
 
 func testConcurrentCreateCheckoutKey(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {

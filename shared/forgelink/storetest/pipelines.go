@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -90,6 +91,8 @@ func clonePipeline(p *forgelink.Pipeline) *forgelink.Pipeline {
 	c := *p
 	c.Workflows = slices.Clone(p.Workflows)
 	c.Errors = slices.Clone(p.Errors)
+	c.WorkflowStatus = maps.Clone(p.WorkflowStatus)
+	c.StatusErrors = slices.Clone(p.StatusErrors)
 	return &c
 }
 
