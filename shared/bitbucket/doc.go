@@ -1,7 +1,8 @@
-// Package bitbucket implements forgelink.Forge and forgelink.RepoReader on
-// the Bitbucket Cloud REST API 2.0. Webhook deliveries are verified and
-// parsed by package bbhook.
+// Package bitbucket implements forgelink.Forge, forgelink.RepoReader and
+// forgelink.StatusPoster on the Bitbucket Cloud REST API 2.0. Webhook
+// deliveries are verified and parsed by package bbhook.
 //
 //	f, err := bitbucket.NewForge(apiURL, token, httpClient)
-//	key, err := f.AddDeployKey(ctx, repo, title, publicKey)
+//	id, err := f.EnsureDeployKey(ctx, repo, title, publicKey)
+//	err = f.PostStatus(ctx, repo, forgelink.CommitStatus{Revision: sha, Workflow: "build", State: forgelink.StatusRunning, TargetURL: link})
 package bitbucket

@@ -73,6 +73,22 @@ func isOAuthRestriction(msg string) bool {
 	return strings.Contains(msg, "OAuth App access restrictions")
 }
 
+// rateLimitWait is how long to wait after a rate-limited answer with
+// header h, as GitHub's documentation says: Retry-After seconds when
+// given; else, when the primary limit is spent (X-RateLimit-Remaining: 0),
+// until X-RateLimit-Reset; else a minute.
+func rateLimitWait(h http.Header) time.Duration {
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if h.Get("X-RateLimit-Remaining") == "0" {
+		if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			return max(time.Until(time.Unix(reset, 0)), 0)
+		}
+	}
+	return secondaryLimitWait
+}
+
 func isSecondaryLimit(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "secondary rate limit") || strings.Contains(m, "abuse detection")
@@ -99,8 +115,12 @@ func apiError(err error, what string) error {
 			fmt.Sprintf("GitHub API rate limit exceeded; it resets at %s", reset.UTC().Format(time.RFC3339)),
 			forgelink.WithRetryAfter(err, max(time.Until(reset), 0)))
 	case errors.As(err, &abuse):
+		// go-github falls back to X-RateLimit-Reset, the primary window's
+		// end, when there is no Retry-After; GitHub says to wait a minute.
 		after := secondaryLimitWait
-		if abuse.RetryAfter != nil {
+		if abuse.Response != nil {
+			after = rateLimitWait(abuse.Response.Header)
+		} else if abuse.RetryAfter != nil {
 			after = max(*abuse.RetryAfter, 0)
 		}
 		return forgelink.E(forgelink.Transient,
@@ -120,12 +140,9 @@ func responseError(err error, resp *gh.ErrorResponse, what string) error {
 	switch {
 	case status == http.StatusUnauthorized:
 		return forgelink.E(forgelink.Unauthorized, "GitHub rejected the token: "+msg, err)
-	case status == http.StatusForbidden && isSecondaryLimit(resp.Message),
+	case status == http.StatusForbidden && (isSecondaryLimit(resp.Message) || resp.Response.Header.Get("Retry-After") != ""),
 		status == http.StatusTooManyRequests:
-		after := secondaryLimitWait
-		if s, perr := strconv.Atoi(resp.Response.Header.Get("Retry-After")); perr == nil && s >= 0 {
-			after = time.Duration(s) * time.Second
-		}
+		after := rateLimitWait(resp.Response.Header)
 		return forgelink.E(forgelink.Transient,
 			fmt.Sprintf("GitHub rate limit exceeded; retry after %s", after),
 			forgelink.WithRetryAfter(err, after))

@@ -51,6 +51,9 @@ type Bitbucket struct {
 	*core
 	repos       map[string]*bbRepo // by lower-case full name
 	accountKeys map[string]bool    // key material registered to accounts
+	// statusPosts counts the build statuses POST accepted, in any
+	// repository.
+	statusPosts int
 }
 
 type bbRepo struct {
@@ -61,7 +64,8 @@ type bbRepo struct {
 	permission string
 	keys       []*bbKey
 	hooks      []*bbHook
-	statuses   []Status
+	statuses   []*bbStatus                  // current: one per (commit, key), by first post
+	statusLog  []BuildStatus                // every accepted post, oldest first
 	files      map[string]map[string][]byte // ref -> path -> content
 	pulls      []*bbPull
 }
@@ -149,15 +153,6 @@ func (b *Bitbucket) Hooks(fullName string) []Hook {
 		out = append(out, c)
 	}
 	return out
-}
-
-// Statuses returns the build statuses posted to the repository, oldest
-// first; a status posted again with the same commit and key is updated in
-// place, as on Bitbucket.
-func (b *Bitbucket) Statuses(fullName string) []Status {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.mustRepo(fullName).statuses)
 }
 
 // AddKeyDirect adds a deploy key as someone on bitbucket.org would, and
@@ -297,7 +292,7 @@ func (b *Bitbucket) faultResponse(f *fault) *response {
 		resp = bbError(s, http.StatusText(s), nil)
 	}
 	resp.header = f.header.Clone()
-	if f.status == http.StatusTooManyRequests && f.header.Get("Retry-After") == "" {
+	if f.status == http.StatusTooManyRequests && f.body == nil && f.header.Get("Retry-After") == "" {
 		if resp.header == nil {
 			resp.header = http.Header{}
 		}
@@ -395,6 +390,10 @@ func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, s []string) *respon
 		}
 	case len(s) == 4 && s[0] == "commit" && s[2] == "statuses" && s[3] == "build" && m == http.MethodPost:
 		return b.addStatus(r, repo, s[1])
+	case len(s) == 3 && s[0] == "commit" && s[2] == "statuses" && m == http.MethodGet:
+		return b.listStatuses(r, repo, s[1])
+	case len(s) == 5 && s[0] == "commit" && s[2] == "statuses" && s[3] == "build" && m == http.MethodGet:
+		return b.getStatus(r, repo, s[1], s[4])
 	case len(s) == 2 && s[0] == "commit" && m == http.MethodGet:
 		return b.commit(repo, s[1])
 	case len(s) >= 2 && s[0] == "src" && m == http.MethodGet:
@@ -581,46 +580,4 @@ func (b *Bitbucket) saveHook(r *http.Request, repo *bbRepo, h *bbHook) *response
 	next.ID = newUUID()
 	repo.hooks = append(repo.hooks, &next)
 	return jsonResponse(http.StatusCreated, b.hookJSON(r, repo, &next))
-}
-
-func (b *Bitbucket) addStatus(r *http.Request, repo *bbRepo, sha string) *response {
-	var in struct {
-		Key         string `json:"key"`
-		State       string `json:"state"`
-		URL         string `json:"url"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
-	}
-	if err := decode(r, &in); err != nil {
-		return bbError(http.StatusBadRequest, "Bad request", nil)
-	}
-	fields := map[string][]string{}
-	switch in.State {
-	case "INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED":
-	default:
-		fields["state"] = []string{"Invalid state."}
-	}
-	if in.Key == "" {
-		fields["key"] = []string{"This field is required."}
-	}
-	if in.URL == "" {
-		fields["url"] = []string{"This field is required."}
-	}
-	if len(fields) > 0 {
-		return bbError(http.StatusBadRequest, "Bad request", fields)
-	}
-	st := Status{SHA: sha, State: in.State, Context: in.Key, TargetURL: in.URL, Description: in.Description}
-	status := http.StatusCreated
-	if i := slices.IndexFunc(repo.statuses, func(s Status) bool { return s.SHA == sha && s.Context == in.Key }); i >= 0 {
-		repo.statuses[i] = st
-		status = http.StatusOK
-	} else {
-		repo.statuses = append(repo.statuses, st)
-	}
-	return jsonResponse(status, map[string]any{
-		"type": "commitstatus", "key": st.Context, "state": st.State, "url": st.TargetURL,
-		"name": in.Name, "description": st.Description,
-		"created_on": time.Now().UTC().Format(time.RFC3339Nano), "updated_on": time.Now().UTC().Format(time.RFC3339Nano),
-		"commit": map[string]any{"type": "commit", "hash": sha},
-	})
 }

@@ -134,8 +134,10 @@ func (c *core) FailNext(method, pathSuffix string, status, n int) {
 }
 
 // FailNextResponse is FailNext with the response given: header (may be nil)
-// and body ("" for the VCS's default body for status). A status of 200 with
-// a body makes a stale or doctored answer, e.g. an empty list "[]".
+// and body ("" for the VCS's default body for status, with its default
+// headers such as Retry-After: 1). A body given is sent with exactly the
+// headers given, e.g. a 429 without Retry-After. A status of 200 with a
+// body makes a stale or doctored answer, e.g. an empty list "[]".
 func (c *core) FailNextResponse(method, pathSuffix string, n, status int, header http.Header, body string) {
 	f := &fault{method: strings.ToUpper(method), suffix: pathSuffix, n: n, status: status, header: header.Clone()}
 	if body != "" {

@@ -15,6 +15,13 @@
 //
 //	gh.FailNext("POST", "/keys", 502, 1) // the next POST .../keys answers 502
 //
+// Commit statuses behave as on each VCS: GitHub keeps every status (at most
+// GitHubMaxStatuses per commit and context; Statuses lists them in posting
+// order), Bitbucket keeps one per commit and key, updated by each post
+// (Statuses lists the current ones, BuildStatuses every post). FailNext
+// matches them by path suffix like any request: "/statuses/"+sha for a
+// GitHub post, "/statuses/build" for a Bitbucket one.
+//
 // The fakes are safe for concurrent use; the Direct methods change state as
 // someone using the VCS's web interface would, without a request.
 package vcsfake

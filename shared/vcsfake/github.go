@@ -2,7 +2,6 @@ package vcsfake
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -44,6 +43,8 @@ type GitHub struct {
 	scopes     []string // the token's classic OAuth scopes
 	remaining  int
 	reset      time.Time
+	// statusPosts counts the statuses POST accepted, in any repository.
+	statusPosts int
 }
 
 type gitHubBodies struct {
@@ -58,7 +59,7 @@ type ghRepo struct {
 	admin         bool
 	keys          []*Key
 	hooks         []*ghHook
-	statuses      []Status
+	statuses      []ghStatus                   // oldest first
 	files         map[string]map[string][]byte // ref -> path -> content
 	pulls         []*ghPull
 }
@@ -129,6 +130,18 @@ func (g *GitHub) SetOrgRestricted(org string, restricted bool) {
 	g.restricted[lower(org)] = restricted
 }
 
+// OAuthRestrictedBody returns the body of GitHub's 403 for an organization
+// with OAuth App access restrictions, from the corpus, naming org. Use it
+// with FailNextResponse to refuse only some requests that way; a plain
+// FailNext 403 is a secondary rate limit.
+func (g *GitHub) OAuthRestrictedBody(org string) string {
+	return string(g.restrictedBody(org))
+}
+
+func (g *GitHub) restrictedBody(org string) []byte {
+	return bytes.ReplaceAll(g.bodies.restricted, []byte("`unit-mesh`"), []byte("`"+org+"`"))
+}
+
 // SetRateLimitRemaining sets X-RateLimit-Remaining. At 0 every request
 // answers 403 "API rate limit exceeded" until it is raised again.
 func (g *GitHub) SetRateLimitRemaining(n int) {
@@ -162,14 +175,6 @@ func (g *GitHub) Hooks(fullName string) []Hook {
 		hs = append(hs, c)
 	}
 	return hs
-}
-
-// Statuses returns the commit statuses posted to the repository, oldest
-// first.
-func (g *GitHub) Statuses(fullName string) []Status {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.mustRepo(fullName).statuses)
 }
 
 // AddKeyDirect adds a deploy key as someone on github.com would, without
@@ -266,6 +271,8 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // sent logs the request and adds the X-RateLimit headers just before the
 // response goes out; a 304 does not count against the limit, as on GitHub.
+// A response that already has X-RateLimit-Remaining (FailNextResponse
+// playing a spent primary limit) keeps its own.
 func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -273,12 +280,15 @@ func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 	if status != http.StatusNotModified && g.remaining > 0 {
 		g.remaining--
 	}
+	h.Set("X-OAuth-Scopes", strings.Join(g.scopes, ", "))
+	if h.Get("X-RateLimit-Remaining") != "" {
+		return
+	}
 	h.Set("X-RateLimit-Limit", strconv.Itoa(GitHubRateLimit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(g.remaining))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(g.reset.Unix(), 10))
 	h.Set("X-RateLimit-Used", strconv.Itoa(GitHubRateLimit-g.remaining))
 	h.Set("X-RateLimit-Resource", "core")
-	h.Set("X-OAuth-Scopes", strings.Join(g.scopes, ", "))
 }
 
 func (g *GitHub) answer(r *http.Request) *response {
@@ -377,8 +387,7 @@ func (g *GitHub) route(r *http.Request, s []string) *response {
 		return g.userKeysRoute(r, s[2:])
 	case len(s) >= 3 && s[0] == "repos":
 		if g.restricted[lower(s[1])] {
-			body := bytes.ReplaceAll(g.bodies.restricted, []byte("`unit-mesh`"), []byte("`"+s[1]+"`"))
-			return &response{status: http.StatusForbidden, body: body}
+			return &response{status: http.StatusForbidden, body: g.restrictedBody(s[1])}
 		}
 		repo, ok := g.repos[lower(s[1]+"/"+s[2])]
 		if !ok {
@@ -431,6 +440,8 @@ func (g *GitHub) repoRoute(r *http.Request, repo *ghRepo, s []string) *response 
 		}
 	case len(s) == 2 && s[0] == "statuses" && m == http.MethodPost:
 		return g.addStatus(r, repo, s[1])
+	case len(s) == 3 && s[0] == "commits" && s[2] == "statuses" && m == http.MethodGet:
+		return g.listStatuses(r, repo, s[1])
 	case len(s) >= 1 && s[0] == "contents" && m == http.MethodGet:
 		return g.contents(r, repo, strings.Join(s[1:], "/"))
 	case len(s) == 1 && s[0] == "pulls" && m == http.MethodGet:
@@ -779,36 +790,4 @@ func (g *GitHub) editHook(r *http.Request, repo *ghRepo, h *ghHook) *response {
 	next.updated = time.Now().UTC().Truncate(time.Second)
 	*h = next
 	return jsonResponse(http.StatusOK, g.hookJSON(r, repo, h))
-}
-
-func (g *GitHub) addStatus(r *http.Request, repo *ghRepo, sha string) *response {
-	var in struct {
-		State       string `json:"state"`
-		TargetURL   string `json:"target_url"`
-		Description string `json:"description"`
-		Context     string `json:"context"`
-	}
-	if err := decode(r, &in); err != nil {
-		return ghBadJSON()
-	}
-	switch in.State {
-	case "pending", "success", "failure", "error":
-	default:
-		return jsonResponse(http.StatusUnprocessableEntity, ghValidation([]map[string]string{{
-			"resource": "Status", "code": "custom", "field": "state",
-			"message": "state is not included in the list",
-		}}))
-	}
-	if in.Context == "" {
-		in.Context = "default"
-	}
-	st := Status{SHA: sha, State: in.State, Context: in.Context, TargetURL: in.TargetURL, Description: in.Description}
-	repo.statuses = append(repo.statuses, st)
-	id := g.id()
-	body, _ := json.Marshal(map[string]any{
-		"id": id, "state": st.State, "description": st.Description, "target_url": st.TargetURL,
-		"context": st.Context, "url": g.apiURL(r, "repos/"+repo.fullName+"/statuses/"+sha),
-		"created_at": time.Now().UTC().Format(time.RFC3339), "creator": map[string]any{"login": GitHubLogin},
-	})
-	return &response{status: http.StatusCreated, body: body}
 }

@@ -236,7 +236,7 @@ func TestGitHubUserStatusesAndUserKeys(t *testing.T) {
 		t.Errorf("POST status with state running = %d, want 422", resp.StatusCode)
 	}
 	want := []vcsfake.Status{{SHA: sha, State: "pending", Context: "ci/forgelink: build", TargetURL: "https://ci.example.com/p/1", Description: "queued"}}
-	if diff := cmp.Diff(want, g.Statuses("o/r")); diff != "" {
+	if diff := cmp.Diff(want, g.Statuses("o/r", sha)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 	key := vcsfake.NewPublicKey("me@host")
@@ -355,7 +355,7 @@ func TestBitbucketHooksAndStatuses(t *testing.T) {
 		}
 	}
 	want := []vcsfake.Status{{SHA: sha, State: "SUCCESSFUL", Context: "build", TargetURL: "https://ci.example.com/p/1"}}
-	if diff := cmp.Diff(want, b.Statuses("ws/r")); diff != "" {
+	if diff := cmp.Diff(want, b.Statuses("ws/r", sha)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 }
