@@ -2,7 +2,7 @@
 # Every target works on a fresh machine with Go, moto_server and cfn-lint (see README).
 
 GO        ?= go
-FUNCTIONS := webhook keys trigger
+FUNCTIONS := webhook keys trigger status
 GOARCH    ?= $(shell $(GO) env GOARCH)
 FN        ?= webhook
 EVENT     ?= events/github-push.json
@@ -68,3 +68,5 @@ build-TriggerFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/trigger
 build-KeysFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/keys
+build-StatusFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
@@ -31,7 +32,7 @@ func main() {
 	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
 	vcs := forges.FromEnv(cfg, nil)
 	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
-	auth := httpapi.NewStaticToken(cfg.APIToken, httpapi.User{Login: cfg.APIUser})
+	auth := apiauth.NewStaticToken(cfg.APIToken, apiauth.User{Login: cfg.APIUser})
 	projects := &httpapi.Projects{
 		Store:     store,
 		Pipelines: store,

@@ -1,7 +1,8 @@
 // Command trigger is forgelink's trigger-evaluation function: it consumes
 // the intake queue and turns every delivery into pipelines or recorded
-// skips, handing new pipelines (with a single-use runner token) to the
-// executor and a pending-status request to the status function.
+// skips, handing new pipelines (with a single-use runner token and an
+// executor token for status reports) to the executor and a pending-status
+// request to the status function.
 package main
 
 import (
@@ -31,7 +32,7 @@ func main() {
 	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
 	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, Log: log}
 	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
-	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, PublicURL: cfg.PublicURL}
+	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}
 	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
 	consume := queue.SQSHandler(svc.Handle, queue.SQSOptions{Deliveries: store, MaxReceives: cfg.MaxReceives, OnDead: svc.RecordDead, Log: log})
 	if err := lambdarun.Start(consume); err != nil {

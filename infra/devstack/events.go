@@ -29,6 +29,10 @@ const (
 	SampleSecret   = "forgelink-example-secret"
 	SampleAPIToken = "fl_example_token_for_make_invoke"
 	SampleUser     = "octocat" // the API token's user: the fake GitHub's login
+	// SamplePipelineID is the seeded pipeline of the GitHub sample project
+	// (main at SampleRevision, workflow "ci"), for the status samples.
+	SamplePipelineID = "5034460f-c7c4-4c43-9457-de07e2029e7d"
+	SampleRevision   = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c" // not a corpus commit: sqs-push.json still makes a new pipeline
 )
 
 // sampleEvent describes one file in events/.
@@ -69,6 +73,9 @@ var samples = []sampleEvent{
 		headers: map[string]string{"circle-token": SampleAPIToken}},
 	{file: "keys-create-checkout-key.json", method: "POST", route: "ANY /api/v2/{proxy+}", path: "/api/v2/project/gh/" + SampleOrg + "/" + SampleRepo + "/checkout-key",
 		headers: map[string]string{"circle-token": SampleAPIToken}, body: `{"type":"deploy-key"}`},
+	{file: "badge.json", method: "GET", route: "GET /gh/{proxy+}", path: "/gh/" + SampleOrg + "/" + SampleRepo + ".svg"},
+	{file: "status-report.json", method: "POST", route: "POST /api/v2/pipeline/{id}/status", path: "/api/v2/pipeline/" + SamplePipelineID + "/status",
+		headers: map[string]string{"circle-token": SampleAPIToken}, body: `{"state":"running","workflow":"ci"}`},
 }
 
 // buildEvent returns the API Gateway HTTP API (v2) event for s, with the
@@ -82,7 +89,7 @@ func buildEvent(s sampleEvent, corpusDir string) (*events.APIGatewayV2HTTPReques
 	if strings.HasPrefix(s.path, "/hooks/bitbucket") {
 		headers["user-agent"] = "Bitbucket-Webhooks/2.0"
 	}
-	if strings.HasPrefix(s.path, "/api/") {
+	if !strings.HasPrefix(s.path, "/hooks/") {
 		headers["user-agent"] = "curl/8.5.0"
 	}
 	for k, v := range s.headers {
@@ -187,6 +194,34 @@ func md5hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// buildStatusEvent is the SQS event the status function receives for the
+// sample pipeline's first status request.
+func buildStatusEvent() (*events.SQSEvent, error) {
+	body, err := json.Marshal(forgelink.StatusRequest{
+		PipelineID: SamplePipelineID, Project: "gh/" + SampleOrg + "/" + SampleRepo, Revision: SampleRevision,
+		State: string(forgelink.StatusPending), RequestedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId:     "7c1e2f0a-5b3d-4e8f-9a6b-2d4c8e0f1a3b",
+		ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq...",
+		Body:          string(body),
+		Attributes: map[string]string{
+			"ApproximateReceiveCount":          "1",
+			"SentTimestamp":                    "1795608000000",
+			"SenderId":                         "AIDAIENQZJOLO23YVJ4VO",
+			"ApproximateFirstReceiveTimestamp": "1795608000001",
+		},
+		MessageAttributes: map[string]events.SQSMessageAttribute{},
+		Md5OfBody:         md5hex(body),
+		EventSource:       "aws:sqs",
+		EventSourceARN:    "arn:aws:sqs:us-east-1:123456789012:forgelink-StatusQueue",
+		AWSRegion:         "us-east-1",
+	}}}, nil
+}
+
 // writeEvents regenerates every sample event into dir.
 func writeEvents(dir, corpusDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -217,5 +252,6 @@ func writeEvents(dir, corpusDir string) error {
 			return err
 		}
 	}
-	return nil
+	ev, err := buildStatusEvent()
+	return write("sqs-status.json", ev, err)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 	"github.com/google/go-cmp/cmp"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/awslocal"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
@@ -214,7 +215,7 @@ func TestWebhookLambdaEvents(t *testing.T) {
 // Lambda calls it, and checks the token is required.
 func TestKeysLambdaEvent(t *testing.T) {
 	st := newLambdaStack(t)
-	auth := httpapi.NewStaticToken(SampleAPIToken, httpapi.User{Login: SampleUser})
+	auth := apiauth.NewStaticToken(SampleAPIToken, apiauth.User{Login: SampleUser})
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	api := &httpapi.Projects{
 		Store:  st.store,

@@ -79,6 +79,9 @@ func seed(ctx context.Context, endpoint, templatePath string) ([]string, error) 
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 	}
+	if err := seedPipeline(ctx, st); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
 	env := []string{}
 	for id, name := range names {
 		env = append(env, tableEnv(id)+"="+name)
@@ -138,4 +141,20 @@ func seedProject(ctx context.Context, st forgelink.Store, sl forgelink.Sealer, v
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	})
+}
+
+// seedPipeline stores the sample pipeline SamplePipelineID: the GitHub
+// sample project's main at SampleRevision, workflow "ci", pending.
+func seedPipeline(ctx context.Context, st *dynamo.Store) error {
+	p := &forgelink.Pipeline{
+		ID: SamplePipelineID, Project: "gh/" + SampleOrg + "/" + SampleRepo, State: forgelink.PipelineCreated,
+		Trigger: forgelink.TriggerPush, Branch: "main", Revision: SampleRevision, Workflows: []string{"ci"},
+		Actor: SampleUser, HookID: SampleHookID, DeliveryID: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+		CreatedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+	}
+	p.InitStatus()
+	if _, err := st.CreatePipeline(ctx, p); err != nil {
+		return fmt.Errorf("sample pipeline: %w", err)
+	}
+	return nil
 }

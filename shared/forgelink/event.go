@@ -108,16 +108,24 @@ type Message struct {
 	Events     []Event   `json:"events"`
 }
 
-// QueueEntry is a message in the one-process server's durable queue: the
-// message and what its attempts so far came to.
-type QueueEntry struct {
-	Message Message `json:"message"`
+// QueueEntry is a delivery's message in the one-process server's durable
+// intake queue.
+type QueueEntry = Queued[Message]
+
+// StatusQueueEntry is a status request in the one-process server's durable
+// status queue.
+type StatusQueueEntry = Queued[StatusRequest]
+
+// Queued is a message in one of the one-process server's durable queues:
+// the message and what its attempts so far came to.
+type Queued[T any] struct {
+	Message T `json:"message"`
 	// Attempts counts the failed tries so far.
 	Attempts int `json:"attempts"`
 	// LastError is why the last try failed.
 	LastError string `json:"last_error,omitempty"`
-	// Dead is set once the entry failed every allowed try; it waits for a
-	// retry (POST .../deliveries/:id/retry).
+	// Dead is set once the entry failed every allowed try; a delivery
+	// waits for a retry (POST .../deliveries/:id/retry).
 	Dead bool `json:"dead,omitempty"`
 	// DueAt is when the next try may start.
 	DueAt time.Time `json:"due_at"`

@@ -79,15 +79,24 @@ func SSHKeyID(hostname, fingerprintMD5 string) string {
 // AAD returns the additional authenticated data the key is sealed with.
 func (k *SSHKeyRecord) AAD() []byte { return k.Project.AAD(SSHKeyID(k.Hostname, k.FingerprintMD5)) }
 
-// RunnerToken is a single-use credential for one pipeline's checkout
-// material. Only the SHA-256 of the token is stored.
+// RunnerToken is a credential scoped to one pipeline: a single-use
+// checkout token for its checkout material, or (Executor) the executor's
+// token for reporting its status, good until it expires. Only the SHA-256
+// of the token is stored.
 type RunnerToken struct {
 	// Hash is HashRunnerToken of the token.
 	Hash       string    `json:"hash"`
 	PipelineID string    `json:"pipeline_id"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Used       bool      `json:"used"`
+	// Executor marks a status-reporting token: CheckRunnerToken accepts
+	// only these, ConsumeRunnerToken never.
+	Executor bool `json:"executor,omitempty"`
 }
+
+// ExecutorTokenPrefix starts every executor token, so that an API can tell
+// it from an API token without a store lookup.
+const ExecutorTokenPrefix = "fle_"
 
 // HashRunnerToken returns the hex SHA-256 of a runner token, the form in
 // which stores keep it. The token is random, so a plain hash is enough.
@@ -124,5 +133,11 @@ type KeyStore interface {
 	// it, if it exists, is unused and has not expired at now; otherwise it
 	// returns Unauthorized and changes nothing. Of concurrent callers with
 	// one token, exactly one succeeds.
+	//
+	// An Executor token is never consumed: Unauthorized.
 	ConsumeRunnerToken(ctx context.Context, hash string, now time.Time) (*RunnerToken, error)
+	// CheckRunnerToken returns the Executor token with this hash if it
+	// exists and has not expired at now, changing nothing; otherwise
+	// Unauthorized.
+	CheckRunnerToken(ctx context.Context, hash string, now time.Time) (*RunnerToken, error)
 }

@@ -2,6 +2,7 @@ package forgelink
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,17 @@ type Pipeline struct {
 	Actor          string   `json:"actor,omitempty"`
 	// Errors holds why a pipeline is Errored (e.g. the config's parse error).
 	Errors []string `json:"errors,omitempty"`
+	// Status is the pipeline's overall state (Overall of WorkflowStatus).
+	Status StatusState `json:"status,omitempty"`
+	// WorkflowStatus is each workflow's last reported state ("" keys the
+	// whole pipeline when it has no workflows).
+	WorkflowStatus map[string]StatusState `json:"workflow_status,omitempty"`
+	// StatusErrors says why commit statuses were not posted: a VCS refusal
+	// (401, 403, 404, 422), or GitHub Status updates being off.
+	StatusErrors []string `json:"status_errors,omitempty"`
+	// StatusVersion increases with every status update; stores use it for
+	// optimistic concurrency.
+	StatusVersion int64 `json:"status_version,omitempty"`
 	// HookID and DeliveryID name the delivery that created it.
 	HookID     string    `json:"hook_id"`
 	DeliveryID string    `json:"delivery_id"`
@@ -154,11 +166,24 @@ type PipelineStore interface {
 	SetOpenPRs(ctx context.Context, project Slug, branch string, prs []int) error
 }
 
-// StatusRequest asks the status function to post a commit status for a
-// pipeline (the trigger function requests "pending" for every new one).
+// StatusRequest asks the status function to post commit statuses for a
+// pipeline: the trigger function requests "pending" (or "error") for every
+// new one, and each accepted executor report requests its new state.
 type StatusRequest struct {
 	PipelineID string `json:"pipeline_id"`
 	Project    string `json:"project"`
 	Revision   string `json:"revision"`
 	State      string `json:"state"`
+	// Workflows names the workflows to post for; empty means every
+	// workflow of the pipeline.
+	Workflows   []string `json:"workflows,omitempty"`
+	TargetURL   string   `json:"target_url,omitempty"`
+	Description string   `json:"description,omitempty"`
+	// RequestedAt is when the request was made.
+	RequestedAt time.Time `json:"requested_at,omitzero"`
+}
+
+// Key identifies the request for de-duplication in a queue.
+func (r *StatusRequest) Key() string {
+	return r.PipelineID + "\x00" + r.State + "\x00" + strings.Join(r.Workflows, "\x00")
 }

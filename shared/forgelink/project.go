@@ -129,6 +129,11 @@ type Project struct {
 
 	Settings Settings
 
+	// VCSProblem is the last refusal the VCS gave the follower's token
+	// while forgelink acted on its own (posting a commit status), for the
+	// org-access check to report; nil when there was none.
+	VCSProblem *VCSProblem `json:",omitempty"`
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version increases by one on every update; stores use it for
@@ -178,4 +183,16 @@ const (
 // another record or field.
 func (s Slug) AAD(purpose string) []byte {
 	return []byte(fmt.Sprintf("forgelink/project/%s/%s", s, purpose))
+}
+
+// VCSProblem is a refusal by the VCS that a retry will not fix: a revoked
+// token (401), an organization's OAuth App access restrictions or missing
+// rights (403), a repository gone (404), a request it rejected (422).
+type VCSProblem struct {
+	At time.Time
+	// Kind is the error kind's name ("unauthorized", "forbidden", ...).
+	Kind string
+	// Doing says what forgelink was doing, e.g. "post status ci/forgelink: build".
+	Doing   string
+	Message string
 }

@@ -49,7 +49,8 @@ type Inbox interface {
 	Accept(ctx context.Context, d *Delivery) error
 	// Requeue queues an accepted delivery for evaluation again - a
 	// redelivery of one not yet decided, or a retry of a dead one - and
-	// leaves it Received.
+	// leaves it Received. Conflict, changing nothing, when the queue knows
+	// the delivery is waiting or being evaluated right now.
 	Requeue(ctx context.Context, d *Delivery) error
 }
 

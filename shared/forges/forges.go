@@ -1,5 +1,6 @@
 // Package forges authenticates the VCS API clients (GitHub, Bitbucket)
-// for the functions that call the VCS: follow, keys, trigger evaluation.
+// for the functions that call the VCS: follow, keys, trigger evaluation,
+// commit statuses.
 // Webhook intake never calls the VCS and does not import it.
 //
 //	f := forges.FromEnv(cfg, nil)
@@ -53,5 +54,20 @@ func Readers(forges forgelink.Forges) func(ctx context.Context, p *forgelink.Pro
 			return nil, forgelink.Errorf(forgelink.Internal, "%s adapter cannot read repositories", p.Slug.VCS)
 		}
 		return r, nil
+	}
+}
+
+// Posters returns, for a project, the StatusPoster of its VCS.
+func Posters(forges forgelink.Forges) func(ctx context.Context, p *forgelink.Project) (forgelink.StatusPoster, error) {
+	return func(ctx context.Context, p *forgelink.Project) (forgelink.StatusPoster, error) {
+		f, err := forges(ctx, p.Slug.VCS)
+		if err != nil {
+			return nil, err
+		}
+		sp, ok := f.(forgelink.StatusPoster)
+		if !ok {
+			return nil, forgelink.Errorf(forgelink.Internal, "%s adapter cannot post commit statuses", p.Slug.VCS)
+		}
+		return sp, nil
 	}
 }

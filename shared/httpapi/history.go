@@ -24,6 +24,13 @@ type pipelineJSON struct {
 	VCS            pipelineVCS     `json:"vcs"`
 	SecretsExposed bool            `json:"secrets_exposed"`
 	Workflows      []string        `json:"workflows"`
+	// Status is the pipeline's overall status (pending, running, success,
+	// failed, error, canceled) and WorkflowStatus each workflow's, from
+	// the executor's reports; StatusErrors says why a commit status could
+	// not be posted.
+	Status         string            `json:"status"`
+	WorkflowStatus map[string]string `json:"workflow_status"`
+	StatusErrors   []string          `json:"status_errors,omitempty"`
 }
 
 type pipelineError struct {
@@ -58,13 +65,15 @@ type pipelineVCS struct {
 func toPipelineJSON(slug forgelink.Slug, p *forgelink.Pipeline) pipelineJSON {
 	provider, url := vcsNames(slug)
 	j := pipelineJSON{
-		ID:          p.ID,
-		Errors:      []pipelineError{},
-		ProjectSlug: p.Project,
-		UpdatedAt:   p.CreatedAt,
-		Number:      p.Number,
-		State:       string(p.State),
-		CreatedAt:   p.CreatedAt,
+		ID:             p.ID,
+		Errors:         []pipelineError{},
+		ProjectSlug:    p.Project,
+		UpdatedAt:      p.CreatedAt,
+		Number:         p.Number,
+		State:          string(p.State),
+		CreatedAt:      p.CreatedAt,
+		StatusErrors:   p.StatusErrors,
+		WorkflowStatus: map[string]string{},
 		Trigger: triggerJSON{
 			Type:       "webhook",
 			Event:      p.Trigger,
@@ -92,6 +101,10 @@ func toPipelineJSON(slug forgelink.Slug, p *forgelink.Pipeline) pipelineJSON {
 	}
 	if j.Workflows == nil {
 		j.Workflows = []string{}
+	}
+	j.Status = string(p.CurrentStatus())
+	for _, w := range p.StatusWorkflows() {
+		j.WorkflowStatus[w] = string(p.WorkflowState(w))
 	}
 	return j
 }

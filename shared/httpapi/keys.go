@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/httpjson"
 	"forgelink/shared/keysvc"
@@ -40,7 +41,7 @@ import (
 //     checkout key but no additional SSH keys (as CircleCI).
 type Keys struct {
 	Service *keysvc.Service
-	Auth    Authenticator
+	Auth    apiauth.Authenticator
 	Log     *slog.Logger
 }
 
@@ -61,7 +62,7 @@ func (k *Keys) Handler(fallback http.Handler) http.Handler {
 	}
 	mux := http.NewServeMux()
 	auth := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, requireToken(k.Auth, k.log(), h))
+		mux.Handle(pattern, apiauth.Require(k.Auth, k.log(), h))
 	}
 	const (
 		v1     = "/api/v1.1/project/{vcs}/{org}/{repo}"
@@ -105,7 +106,7 @@ func (k *Keys) log() *slog.Logger {
 
 // login is the authenticated user's login.
 func login(r *http.Request) string {
-	if u := UserFrom(r.Context()); u != nil {
+	if u := apiauth.UserFrom(r.Context()); u != nil {
 		return u.Login
 	}
 	return ""

@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/bitbucket"
 	"forgelink/shared/bolt"
 	"forgelink/shared/follow"
@@ -68,9 +69,9 @@ func (b *lockedBuffer) String() string {
 // tokenUsers authenticates several users by token.
 type tokenUsers map[string]string
 
-func (u tokenUsers) Authenticate(ctx context.Context, token string) (*User, error) {
+func (u tokenUsers) Authenticate(ctx context.Context, token string) (*apiauth.User, error) {
 	if login, ok := u[token]; ok {
-		return &User{Login: login}, nil
+		return &apiauth.User{Login: login}, nil
 	}
 	return nil, forgelink.Errorf(forgelink.Unauthorized, "invalid API token")
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/follow"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/httpjson"
@@ -21,7 +22,7 @@ type Projects struct {
 	// Inbox queues a dead delivery again (POST .../deliveries/{id}/retry);
 	// nil leaves that route out.
 	Inbox forgelink.Inbox
-	Auth  Authenticator
+	Auth  apiauth.Authenticator
 	// PublicURL is the base of installed webhook URLs. Empty: the request's
 	// own https://host, which is right behind API Gateway.
 	PublicURL string
@@ -47,7 +48,7 @@ func (p *Projects) Handler() http.Handler {
 		mux.HandleFunc("GET /api/v2/pipeline/{id}", p.getPipeline)
 	}
 	mux.HandleFunc("/", httpjson.NotFound)
-	return requireToken(p.Auth, p.log(), mux)
+	return apiauth.Require(p.Auth, p.log(), mux)
 }
 
 // slugOf reads {vcs}/{org}/{repo} from the path.
@@ -82,7 +83,7 @@ func (p *Projects) follow(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, p.log(), err)
 		return
 	}
-	user := UserFrom(r.Context())
+	user := apiauth.UserFrom(r.Context())
 	res, err := p.Follow.Follow(r.Context(), slug, user.Login, p.publicURL(r))
 	if err != nil {
 		httpjson.Error(w, r, p.log().With("project", slug.String()), err)

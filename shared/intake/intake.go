@@ -206,7 +206,11 @@ func (in *Intake) accept(ctx context.Context, d *forgelink.Delivery, log *slog.L
 		log.InfoContext(ctx, "duplicate delivery dropped")
 		return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID}, nil
 	}
-	if err := in.Inbox.Requeue(ctx, prev); err != nil {
+	if err := in.Inbox.Requeue(ctx, prev); forgelink.KindOf(err) == forgelink.Conflict {
+		// Waiting or being evaluated right now: nothing to do.
+		log.InfoContext(ctx, "redelivery of a delivery in the queue; nothing to do")
+		return http.StatusOK, map[string]any{"duplicate": true, "delivery": d.ID}, nil
+	} else if err != nil {
 		return 0, nil, forgelink.E(forgelink.Transient, "could not queue the delivery; redeliver it", err)
 	}
 	log.InfoContext(ctx, "redelivery of an undecided delivery; queued again", "state", string(prev.State))

@@ -764,6 +764,30 @@ func (s *Service) MintRunnerTokenFor(ctx context.Context, pipelineID string) (st
 	return token, expires, nil
 }
 
+// DefaultExecutorTokenTTL is how long an executor token is good for: as
+// long as a pipeline may run, with room for queueing.
+const DefaultExecutorTokenTTL = 24 * time.Hour
+
+// MintExecutorTokenFor mints the executor token of a pipeline: it
+// authenticates the pipeline's status reports (POST
+// /api/v2/pipeline/{id}/status) and nothing else, any number of times
+// until it expires. Only its hash is stored.
+func (s *Service) MintExecutorTokenFor(ctx context.Context, pipelineID string) (string, time.Time, error) {
+	raw := make([]byte, 32)
+	if _, err := io.ReadFull(s.random(), raw); err != nil {
+		return "", time.Time{}, fmt.Errorf("keysvc: generate executor token: %w", err)
+	}
+	token := forgelink.ExecutorTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	expires := s.now().Add(DefaultExecutorTokenTTL)
+	err := s.Keys.MintRunnerToken(ctx, &forgelink.RunnerToken{
+		Hash: forgelink.HashRunnerToken(token), PipelineID: pipelineID, ExpiresAt: expires, Executor: true,
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("keysvc: mint executor token for pipeline %s: %w", pipelineID, err)
+	}
+	return token, expires, nil
+}
+
 // Checkout uses up a runner token and returns the checkout material of
 // pipelineID: clone URL, revision, known_hosts, the preferred checkout key
 // and, if the pipeline may see secrets, the additional SSH keys. A token

@@ -14,6 +14,7 @@ package lambdarun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 )
@@ -75,4 +77,44 @@ func Start(handler any) error {
 	}
 	lambda.Start(handler)
 	return nil
+}
+
+// SQSFunc is a Lambda SQS event handler with partial batch responses.
+type SQSFunc func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+// ServeWithQueue is Serve for a function that is both an HTTP function
+// and an SQS consumer (status: reports and badges, and the status queue):
+// under Lambda each invocation goes to consume when its event is an SQS
+// batch (it has "Records") and to h otherwise (API Gateway HTTP API,
+// payload 2.0). Outside Lambda it serves h only: there the queue is
+// consumed by make run's in-process queue.
+func ServeWithQueue(h http.Handler, consume SQSFunc, addr string, log *slog.Logger) error {
+	if !InLambda() {
+		return Serve(h, addr, log)
+	}
+	lambda.StartHandlerFunc(dispatch(httpadapter.NewV2(h).ProxyWithContext, consume))
+	return nil
+}
+
+// dispatch routes a raw Lambda event by its shape.
+func dispatch(api func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), consume SQSFunc) func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var probe struct {
+			Records []struct {
+				EventSource string `json:"eventSource"`
+			} `json:"Records"`
+		}
+		if err := json.Unmarshal(raw, &probe); err == nil && len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+			var ev events.SQSEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("decode SQS event: %w", err)
+			}
+			return consume(ctx, ev)
+		}
+		var req events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("decode API Gateway event: %w", err)
+		}
+		return api(ctx, req)
+	}
 }

@@ -12,44 +12,88 @@ import (
 )
 
 // PipelineMessage is what the executor receives for a created pipeline:
-// the pipeline, and a single-use runner token for GET CheckoutURL, which
-// answers the clone URL, revision, known_hosts and the private keys.
+// the pipeline; a single-use runner token for GET CheckoutURL, which
+// answers the clone URL, revision, known_hosts and the private keys; and
+// the executor token for POST StatusURL, which reports the pipeline's
+// progress (running, success, ...) until it ends.
 type PipelineMessage struct {
-	Pipeline             *forgelink.Pipeline `json:"pipeline"`
-	RunnerToken          string              `json:"runner_token,omitempty"`
-	RunnerTokenExpiresAt *time.Time          `json:"runner_token_expires_at,omitempty"`
-	CheckoutURL          string              `json:"checkout_url,omitempty"`
+	Pipeline               *forgelink.Pipeline `json:"pipeline"`
+	RunnerToken            string              `json:"runner_token,omitempty"`
+	RunnerTokenExpiresAt   *time.Time          `json:"runner_token_expires_at,omitempty"`
+	CheckoutURL            string              `json:"checkout_url,omitempty"`
+	ExecutorToken          string              `json:"executor_token,omitempty"`
+	ExecutorTokenExpiresAt *time.Time          `json:"executor_token_expires_at,omitempty"`
+	StatusURL              string              `json:"status_url,omitempty"`
 }
 
-// RunnerAccess mints runner tokens for hand-offs.
+// RunnerAccess mints the pipeline-scoped tokens of hand-offs.
 type RunnerAccess struct {
-	// Mint returns a single-use token for the pipeline and its expiry.
+	// Mint returns a single-use checkout token for the pipeline and its
+	// expiry.
 	Mint func(ctx context.Context, pipelineID string) (string, time.Time, error)
-	// PublicURL is the base of the checkout URL.
+	// MintExecutor returns the pipeline's executor token and its expiry.
+	// Optional.
+	MintExecutor func(ctx context.Context, pipelineID string) (string, time.Time, error)
+	// PublicURL is the base of the checkout and status URLs.
 	PublicURL string
 }
 
-// message builds the executor's message; a nil RunnerAccess adds no token.
+// message builds the executor's message; a nil RunnerAccess adds no
+// tokens, and an errored pipeline (nothing to run) gets none.
 func (a *RunnerAccess) message(ctx context.Context, p *forgelink.Pipeline) (*PipelineMessage, error) {
 	m := &PipelineMessage{Pipeline: p}
-	if a == nil || a.Mint == nil || p.State == forgelink.PipelineErrored {
+	if a == nil || p.State == forgelink.PipelineErrored {
 		return m, nil
 	}
-	tok, exp, err := a.Mint(ctx, p.ID)
-	if err != nil {
-		return nil, fmt.Errorf("mint runner token: %w", err)
+	base := strings.TrimRight(a.PublicURL, "/") + "/api/v2/pipeline/" + p.ID
+	if a.Mint != nil {
+		tok, exp, err := a.Mint(ctx, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("mint runner token: %w", err)
+		}
+		m.RunnerToken, m.RunnerTokenExpiresAt, m.CheckoutURL = tok, &exp, base+"/checkout"
 	}
-	m.RunnerToken, m.RunnerTokenExpiresAt = tok, &exp
-	m.CheckoutURL = strings.TrimRight(a.PublicURL, "/") + "/api/v2/pipeline/" + p.ID + "/checkout"
+	if a.MintExecutor != nil {
+		tok, exp, err := a.MintExecutor(ctx, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("mint executor token: %w", err)
+		}
+		m.ExecutorToken, m.ExecutorTokenExpiresAt, m.StatusURL = tok, &exp, base+"/status"
+	}
 	return m, nil
 }
 
+// firstStatus is the status request of a new pipeline: pending, or error
+// with the config's message for an errored one. Its target URL is the
+// pipeline's page under the RunnerAccess's PublicURL, when there is one
+// (the status function may not know its public URL in AWS).
+func (a *RunnerAccess) firstStatus(p *forgelink.Pipeline) *forgelink.StatusRequest {
+	r := &forgelink.StatusRequest{
+		PipelineID: p.ID, Project: p.Project, Revision: p.Revision,
+		State: string(forgelink.StatusPending), RequestedAt: p.CreatedAt,
+	}
+	if a != nil && a.PublicURL != "" {
+		r.TargetURL = strings.TrimRight(a.PublicURL, "/") + "/pipelines/" + p.ID
+	}
+	if p.State == forgelink.PipelineErrored {
+		r.State = string(forgelink.StatusError)
+		if len(p.Errors) > 0 {
+			r.Description = p.Errors[0]
+		}
+	}
+	return r
+}
+
 // LocalHandoff is the one-process server's hand-off: it keeps the
-// pipelines and status requests in memory, for the in-process executor
-// and status consumer, and logs them.
+// executor messages in memory (there is no executor in-process; tests and
+// the log read them), and queues each pipeline's first status request on
+// Statuses.
 type LocalHandoff struct {
 	Log    *slog.Logger
 	Runner *RunnerAccess
+	// Statuses receives the first status request of every pipeline.
+	// Optional: nil only records it.
+	Statuses StatusRequester
 
 	mu        sync.Mutex
 	pipelines []*PipelineMessage
@@ -62,9 +106,11 @@ func (h *LocalHandoff) Handoff(ctx context.Context, p *forgelink.Pipeline) error
 	if err != nil {
 		return fmt.Errorf("hand off pipeline %s: %w", p.ID, err)
 	}
-	st := &forgelink.StatusRequest{PipelineID: p.ID, Project: p.Project, Revision: p.Revision, State: "pending"}
-	if p.State == forgelink.PipelineErrored {
-		st.State = "error"
+	st := h.Runner.firstStatus(p)
+	if h.Statuses != nil {
+		if err := h.Statuses.Request(ctx, st); err != nil {
+			return fmt.Errorf("hand off pipeline %s: %w", p.ID, err)
+		}
 	}
 	h.mu.Lock()
 	h.pipelines = append(h.pipelines, msg)

@@ -9,7 +9,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -35,13 +34,8 @@ func NewSQS(client SQSAPI, url string) *SQS { return &SQS{client: client, url: u
 
 // Publish sends m as a JSON message body.
 func (q *SQS) Publish(ctx context.Context, m *forgelink.Message) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("sqs: encode delivery %s: %w", m.DeliveryID, err)
-	}
-	s := string(body)
-	if _, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &q.url, MessageBody: &s}); err != nil {
-		return forgelink.E(forgelink.Transient, "queue unavailable", fmt.Errorf("sqs: send delivery %s: %w", m.DeliveryID, err))
+	if err := sendJSON(ctx, q.client, q.url, m); err != nil {
+		return fmt.Errorf("sqs: send delivery %s: %w", m.DeliveryID, err)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"forgelink/shared/forgelink"
 )
@@ -124,49 +123,30 @@ func (in *SQSInbox) Requeue(ctx context.Context, d *forgelink.Delivery) error {
 	return nil
 }
 
-// SQSHandoff publishes created pipelines to the executor's queue and a
-// pending-status request to the status function's queue.
+// SQSHandoff publishes created pipelines to the executor's queue and their
+// first status request to the status function's queue.
 type SQSHandoff struct {
-	client      SQSAPI
-	pipelines   string
-	statusQueue string
-	// Runner mints the executor's runner token and names the checkout URL;
-	// nil sends pipelines without them.
+	client    SQSAPI
+	pipelines string
+	statuses  *SQSStatus
+	// Runner mints the executor's tokens and names the checkout and status
+	// URLs; nil sends pipelines without them.
 	Runner *RunnerAccess
 }
 
 // NewSQSHandoff returns a Handoff to the two queues.
 func NewSQSHandoff(client SQSAPI, pipelinesURL, statusURL string) *SQSHandoff {
-	return &SQSHandoff{client: client, pipelines: pipelinesURL, statusQueue: statusURL}
+	return &SQSHandoff{client: client, pipelines: pipelinesURL, statuses: NewSQSStatus(client, statusURL)}
 }
 
-// Handoff sends the pipeline and its pending status request.
+// Handoff sends the pipeline and its first status request.
 func (h *SQSHandoff) Handoff(ctx context.Context, p *forgelink.Pipeline) error {
 	msg, err := h.Runner.message(ctx, p)
 	if err != nil {
 		return fmt.Errorf("sqs: hand off pipeline %s: %w", p.ID, err)
 	}
-	if err := h.send(ctx, h.pipelines, msg); err != nil {
+	if err := sendJSON(ctx, h.client, h.pipelines, msg); err != nil {
 		return fmt.Errorf("sqs: hand off pipeline %s: %w", p.ID, err)
 	}
-	st := &forgelink.StatusRequest{PipelineID: p.ID, Project: p.Project, Revision: p.Revision, State: "pending"}
-	if p.State == forgelink.PipelineErrored {
-		st.State = "error"
-	}
-	if err := h.send(ctx, h.statusQueue, st); err != nil {
-		return fmt.Errorf("sqs: request status for pipeline %s: %w", p.ID, err)
-	}
-	return nil
-}
-
-func (h *SQSHandoff) send(ctx context.Context, url string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	body := string(b)
-	if _, err := h.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: &body}); err != nil {
-		return forgelink.E(forgelink.Transient, "queue unavailable", err)
-	}
-	return nil
+	return h.statuses.Request(ctx, h.Runner.firstStatus(p))
 }

@@ -242,6 +242,7 @@ func (e *evaluation) createPipeline(ctx context.Context, ev forgelink.Event, d f
 		p.State = forgelink.PipelineErrored
 		p.Errors = []string{d.ConfigError}
 	}
+	p.InitStatus()
 	existing, err := e.s.Store.CreatePipeline(ctx, p)
 	if forgelink.KindOf(err) == forgelink.Conflict && existing != nil {
 		if existing.HookID != e.msg.HookID || existing.DeliveryID != e.msg.DeliveryID {

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/bolt"
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
@@ -33,6 +34,8 @@ import (
 	"forgelink/shared/keysvc"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
+	"forgelink/shared/statusapi"
+	"forgelink/shared/statussvc"
 	"forgelink/shared/trigger"
 )
 
@@ -41,10 +44,11 @@ type Server struct {
 	// Token is the API token (FORGELINK_API_TOKEN, or generated on first run
 	// and kept in FORGELINK_DATA/api-token).
 	Token string
-	// Store, Queue and Handoff are exposed for end-to-end tests.
-	Store   *bolt.Store
-	Queue   *queue.Local
-	Handoff *queue.LocalHandoff
+	// Store, Queue, Statuses and Handoff are exposed for end-to-end tests.
+	Store    *bolt.Store
+	Queue    *queue.Local
+	Statuses *queue.LocalStatus
+	Handoff  *queue.LocalHandoff
 
 	handler http.Handler
 }
@@ -84,7 +88,18 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 
 	vcs := forges.FromEnv(cfg, opts.HTTPClient)
 	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
-	handoff := &queue.LocalHandoff{Log: log, Runner: &queue.RunnerAccess{Mint: keySvc.MintRunnerTokenFor, PublicURL: cfg.PublicURL}}
+	statusSvc := &statussvc.Service{Store: st, Posters: forges.Posters(vcs), PublicURL: cfg.PublicURL, Log: log}
+	statuses, err := queue.NewLocalStatus(context.Background(), st, statusSvc.Post, statusSvc.GiveUp, queue.LocalOptions{
+		Workers: cfg.Workers, Backoff: opts.RetryBackoff, MaxReceives: cmp.Or(opts.MaxReceives, cfg.MaxReceives), Log: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
+	}
+	statusSvc.Requests = statuses
+	handoff := &queue.LocalHandoff{Log: log, Statuses: statuses, Runner: &queue.RunnerAccess{
+		Mint: keySvc.MintRunnerTokenFor, MintExecutor: keySvc.MintExecutorTokenFor, PublicURL: cfg.PublicURL,
+	}}
 	consume, onDead := opts.Consume, queue.DeadLetterFunc(nil)
 	if consume == nil {
 		trig := &trigger.Service{Store: st, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
@@ -96,6 +111,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		Workers: cfg.Workers, Backoff: opts.RetryBackoff, MaxReceives: cmp.Or(opts.MaxReceives, cfg.MaxReceives), OnDead: onDead, Log: log,
 	})
 	if err != nil {
+		statuses.Close()
 		st.Close()
 		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
 	}
@@ -106,7 +122,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		Pipelines: st,
 		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: vcs, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
 		Inbox:     q,
-		Auth:      httpapi.NewStaticToken(token, httpapi.User{Login: cfg.APIUser}),
+		Auth:      apiauth.NewStaticToken(token, apiauth.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
 		Log:       log,
 	}
@@ -118,20 +134,27 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		Log:     log,
 	}
 	mux.Handle("/api/", keysAPI.Handler(projects.Handler()))
+	reports := &statusapi.Reports{Reporter: statusSvc, Tokens: st, Auth: projects.Auth, PublicURL: cfg.PublicURL, Log: log}
+	mux.Handle("/api/v2/pipeline/{id}/status", reports.Handler())
+	badges := (&statusapi.Badges{Projects: st, Pipelines: st, Auth: projects.Auth, Log: log}).Handler()
+	for _, prefix := range []string{"/gh/", "/bb/", "/github/", "/bitbucket/"} {
+		mux.Handle(prefix, badges)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))
 	})
-	return &Server{Token: token, Store: st, Queue: q, Handoff: handoff, handler: mux}, nil
+	return &Server{Token: token, Store: st, Queue: q, Statuses: statuses, Handoff: handoff, handler: mux}, nil
 }
 
 // Handler serves every route.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close stops the queue's workers after their current delivery (what is
+// Close stops the queues' workers after their current message (what is
 // still queued is resumed on the next start) and closes the store.
 func (s *Server) Close() error {
 	s.Queue.Close()
+	s.Statuses.Close()
 	return s.Store.Close()
 }
 

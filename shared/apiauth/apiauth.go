@@ -1,4 +1,4 @@
-package httpapi
+package apiauth
 
 import (
 	"context"
@@ -47,15 +47,20 @@ func (s *StaticToken) Authenticate(ctx context.Context, token string) (*User, er
 
 type userKey struct{}
 
+// WithUser returns ctx carrying u, as Require does.
+func WithUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
 // UserFrom returns the authenticated user of a request's context.
 func UserFrom(ctx context.Context) *User {
 	u, _ := ctx.Value(userKey{}).(*User)
 	return u
 }
 
-// tokenOf reads a CircleCI-style API token: the Circle-Token header, the
+// TokenOf reads a CircleCI-style API token: the Circle-Token header, the
 // circle-token query parameter, or HTTP basic auth with the token as user.
-func tokenOf(r *http.Request) string {
+func TokenOf(r *http.Request) string {
 	if t := r.Header.Get("Circle-Token"); t != "" {
 		return t
 	}
@@ -68,10 +73,11 @@ func tokenOf(r *http.Request) string {
 	return ""
 }
 
-// requireToken rejects requests without a valid API token with 401.
-func requireToken(auth Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+// Require rejects requests without a valid API token with 401 and
+// puts the token's user in the request context (UserFrom).
+func Require(auth Authenticator, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := tokenOf(r)
+		tok := TokenOf(r)
 		if tok == "" {
 			httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Unauthorized, "missing API token: send the Circle-Token header"))
 			return
@@ -81,6 +87,6 @@ func requireToken(auth Authenticator, log *slog.Logger, next http.Handler) http.
 			httpjson.Error(w, r, log, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+		next.ServeHTTP(w, r.WithContext(WithUser(r.Context(), u)))
 	})
 }

@@ -1,0 +1,47 @@
+// Command status is forgelink's commit-status function: it consumes the
+// status queue and posts each pipeline's forward transitions to GitHub or
+// Bitbucket, serves the executor's reports (POST
+// /api/v2/pipeline/{id}/status) and the public status badges
+// (/gh/{org}/{repo}.svg, /bb/...). One binary, two event sources: SQS
+// batches go to the consumer, HTTP API events to the routes.
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"forgelink/shared/apiauth"
+	"forgelink/shared/awsenv"
+	"forgelink/shared/dynamo"
+	"forgelink/shared/forges"
+	"forgelink/shared/lambdarun"
+	"forgelink/shared/queue"
+	"forgelink/shared/statusapi"
+	"forgelink/shared/statussvc"
+)
+
+func main() {
+	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_STATUS_QUEUE_URL", "FORGELINK_API_TOKEN")
+	if err != nil {
+		lambdarun.Fail(err)
+	}
+	log := cfg.Logger()
+	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
+	q := sqs.NewFromConfig(aws)
+	svc := &statussvc.Service{
+		Store: store, Posters: forges.Posters(forges.FromEnv(cfg, nil)),
+		Requests: queue.NewSQSStatus(q, cfg.StatusQueue), PublicURL: cfg.PublicURL, Log: log,
+	}
+	auth := apiauth.NewStaticToken(cfg.APIToken, apiauth.User{Login: cfg.APIUser})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", (&statusapi.Reports{Reporter: svc, Tokens: store, Auth: auth, PublicURL: cfg.PublicURL, Log: log}).Handler())
+	mux.Handle("/", (&statusapi.Badges{Projects: store, Pipelines: store, Auth: auth, Log: log}).Handler())
+	consume := queue.SQSStatusHandler(svc.Post, queue.SQSStatusOptions{
+		Visibility: q, QueueURL: cfg.StatusQueue, MaxReceives: cfg.MaxReceives, OnDead: svc.GiveUp, Log: log,
+	})
+	if err := lambdarun.ServeWithQueue(mux, consume, cfg.Addr, log); err != nil {
+		lambdarun.Fail(err)
+	}
+}
