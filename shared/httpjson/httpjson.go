@@ -115,6 +115,8 @@ func DecodeStrict(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return forgelink.Errorf(forgelink.Invalid, "body must be a JSON object, not %s", typeErr.Value)
 		case errors.As(err, &typeErr):
 			return forgelink.Errorf(forgelink.Invalid, "field %q must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
 		case errors.Is(err, io.EOF):

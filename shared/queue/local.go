@@ -115,11 +115,13 @@ func (q *Local) Accept(ctx context.Context, d *forgelink.Delivery) error {
 // Requeue queues d for evaluation again with a fresh count of tries. A
 // delivery already waiting or in flight is left as it is: Conflict.
 func (q *Local) Requeue(ctx context.Context, d *forgelink.Delivery) error {
-	if q.pool.busy(entryKey(&forgelink.Message{HookID: d.HookID, DeliveryID: d.ID})) {
+	key := entryKey(&forgelink.Message{HookID: d.HookID, DeliveryID: d.ID})
+	if !q.pool.reserve(key) {
 		return forgelink.Errorf(forgelink.Conflict, "delivery %s is already queued or being evaluated", d.ID)
 	}
 	e := &forgelink.QueueEntry{Message: *d.Message(), DueAt: time.Now()}
 	if err := q.outbox.PutQueueEntry(ctx, e, forgelink.Received); err != nil {
+		q.pool.release(key)
 		return fmt.Errorf("queue: requeue %s: %w", d.ID, err)
 	}
 	q.pool.schedule(e)

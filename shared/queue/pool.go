@@ -91,11 +91,24 @@ func (q *pool[T]) start() {
 	}
 }
 
-// busy reports whether an entry with this key is waiting or in flight.
-func (q *pool[T]) busy(key string) bool {
+// reserve marks key waiting and reports true, or false when an entry with
+// this key is already waiting or in flight. A caller that reserved and
+// then fails to store its entry must release the key.
+func (q *pool[T]) reserve(key string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.queued[key]
+	if q.queued[key] {
+		return false
+	}
+	q.queued[key] = true
+	return true
+}
+
+// release undoes a reserve whose entry was not stored.
+func (q *pool[T]) release(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.queued, key)
 }
 
 // schedule puts e in line now, or when it is due.
@@ -174,7 +187,11 @@ func (q *pool[T]) work() {
 		if q.running[p] == 0 {
 			delete(q.running, p)
 		}
-		delete(q.queued, q.key(&e.Message))
+		if retry == nil || q.closed {
+			// A retry keeps its key: the same message arriving meanwhile
+			// is not queued twice.
+			delete(q.queued, q.key(&e.Message))
+		}
 		q.cond.Broadcast() // the project may run another
 		if retry != nil && !q.closed {
 			q.mu.Unlock()

@@ -93,11 +93,12 @@ func (o statusOutbox) finish(ctx context.Context, e *forgelink.StatusQueueEntry)
 // Request stores r and queues it. The same request (pipeline, state,
 // workflows) already waiting is not queued twice.
 func (q *LocalStatus) Request(ctx context.Context, r *forgelink.StatusRequest) error {
-	if q.pool.busy(r.Key()) {
+	if !q.pool.reserve(r.Key()) {
 		return nil
 	}
 	e := &forgelink.StatusQueueEntry{Message: *r, DueAt: time.Now()}
 	if err := q.outbox.PutStatusEntry(ctx, e); err != nil {
+		q.pool.release(r.Key())
 		return fmt.Errorf("status queue: request %s for pipeline %s: %w", r.State, r.PipelineID, err)
 	}
 	q.pool.schedule(e)
@@ -214,7 +215,7 @@ func SQSStatusHandler(consume StatusConsumer, opts SQSStatusOptions) func(contex
 			wait := min(backoff.wait(max(receives, 1), err), maxVisibility)
 			log.WarnContext(ctx, "status request failed; will retry", "receive_count", receives, "retry_in", wait.String(), "err", err)
 			if opts.Visibility != nil && opts.QueueURL != "" && rec.ReceiptHandle != "" {
-				secs := int32(wait / time.Second)
+				secs := int32((wait + time.Second - 1) / time.Second) // round up: a sub-second wait must not redeliver at once
 				_, verr := opts.Visibility.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 					QueueUrl: &opts.QueueURL, ReceiptHandle: &rec.ReceiptHandle, VisibilityTimeout: secs,
 				})

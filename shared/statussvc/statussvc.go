@@ -39,6 +39,12 @@ type Requests interface {
 	Request(ctx context.Context, r *forgelink.StatusRequest) error
 }
 
+// AccessObserver learns of a VCS refusal at once (orgaccess.Service), so
+// the org-access state changes without waiting for the next sweep.
+type AccessObserver interface {
+	Observe(ctx context.Context, slug forgelink.Slug, cause error)
+}
+
 // DefaultClaimLease is how long a claimed, unconfirmed post keeps other
 // consumers of the same status from posting it too.
 const DefaultClaimLease = time.Minute
@@ -50,6 +56,8 @@ type Service struct {
 	Requests Requests
 	// PublicURL is the base of default target URLs: PublicURL/pipelines/<id>.
 	PublicURL string
+	// Access, optional, is told of every refusal (org-access state).
+	Access AccessObserver
 	// ClaimLease defaults to DefaultClaimLease.
 	ClaimLease time.Duration
 	Now        func() time.Time
@@ -167,6 +175,9 @@ func (s *Service) Post(ctx context.Context, req *forgelink.StatusRequest) error 
 	}
 	poster, err := s.Posters(ctx, project)
 	if err != nil {
+		if k := forgelink.KindOf(err); k == forgelink.Transient || k == forgelink.Internal {
+			return fmt.Errorf("post status for pipeline %s: %w", p.ID, err)
+		}
 		return s.refused(ctx, project, p.ID, "post commit statuses", err)
 	}
 	workflows := req.Workflows
@@ -184,12 +195,13 @@ func (s *Service) Post(ctx context.Context, req *forgelink.StatusRequest) error 
 		if cs.TargetURL == "" {
 			cs.TargetURL = strings.TrimRight(s.PublicURL, "/") + "/pipelines/" + p.ID
 		}
-		if err := s.postOne(ctx, log, slug, p, poster, cs); err != nil {
-			if forgelink.KindOf(err) == forgelink.Transient || forgelink.KindOf(err) == forgelink.Internal {
-				return err
-			}
+		refusal, err := s.postOne(ctx, log, slug, p, poster, cs)
+		if err != nil {
+			return err
+		}
+		if refusal != nil {
 			doing := "post status " + forgelink.StatusContext(w)
-			if rerr := s.refused(ctx, project, p.ID, doing, err); rerr != nil {
+			if rerr := s.refused(ctx, project, p.ID, doing, refusal); rerr != nil {
 				return rerr
 			}
 		}
@@ -199,58 +211,79 @@ func (s *Service) Post(ctx context.Context, req *forgelink.StatusRequest) error 
 
 // postOne posts cs unless its (revision, context) already shows it or a
 // later state. The post is claimed first with a conditional write, so of
-// two consumers handling the same request only one posts; a claim whose
-// consumer died is taken over after the lease.
-func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.Slug, p *forgelink.Pipeline, poster forgelink.StatusPoster, cs forgelink.CommitStatus) error {
+// two consumers handling the same request only one posts, and posts for
+// one context happen one at a time; a claim whose consumer died is taken
+// over after the lease. It returns refusal for a VCS refusal that a retry
+// will not fix, and err for anything worth retrying (a Transient VCS
+// answer, a store failure).
+func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.Slug, p *forgelink.Pipeline, poster forgelink.StatusPoster, cs forgelink.CommitStatus) (refusal, err error) {
 	name := forgelink.StatusContext(cs.Workflow)
 	log = log.With("context", name, "revision", p.Revision)
+	storeErr := func(doing string, err error) error {
+		if k := forgelink.KindOf(err); k != forgelink.Transient && k != forgelink.Internal {
+			err = forgelink.E(forgelink.Transient, "the store is busy; try again", err)
+		}
+		return fmt.Errorf("post status %s for pipeline %s: %s: %w", name, p.ID, doing, err)
+	}
 	for attempt := 1; ; attempt++ {
 		rec, err := s.Store.GetPostedStatus(ctx, slug, p.Revision, name)
 		switch {
 		case forgelink.KindOf(err) == forgelink.NotFound:
 			rec = &forgelink.PostedStatus{Project: slug.String(), Revision: p.Revision, Context: name}
 		case err != nil:
-			return fmt.Errorf("post status %s for pipeline %s: %w", name, p.ID, err)
+			return nil, storeErr("read", err)
+		}
+		now := s.now()
+		if !rec.Posted && !rec.ClaimedAt.IsZero() {
+			if left := rec.ClaimedAt.Add(s.lease()).Sub(now); left > 0 {
+				// Another consumer is posting to this context right now:
+				// wait for it, whatever it posts, so posts never overtake.
+				return nil, forgelink.WithRetryAfter(forgelink.Errorf(forgelink.Transient, "a status for %s is being posted", name), left)
+			}
 		}
 		from := rec.State
 		if rec.PipelineID != p.ID {
 			// Another pipeline of the same commit (a tag and a branch, say)
-			// posted last: this pipeline's states start afresh.
+			// posted last: this pipeline's states start afresh - unless the
+			// request is behind what this pipeline already reported (a
+			// late redelivery), which must not undo the status.
 			from = ""
+			if cur := p.WorkflowState(cs.Workflow); cur != cs.State {
+				if post, err := forgelink.Transition(cur, cs.State); err != nil || !post {
+					log.InfoContext(ctx, "stale status request: nothing posted", "reported", string(cur))
+					return nil, nil
+				}
+			}
 		}
-		now := s.now()
-		if from == cs.State {
-			if rec.Posted {
-				log.DebugContext(ctx, "status already posted")
-				return nil
-			}
-			if left := rec.ClaimedAt.Add(s.lease()).Sub(now); left > 0 && !rec.ClaimedAt.IsZero() {
-				// Another consumer is posting it right now.
-				return forgelink.WithRetryAfter(forgelink.Errorf(forgelink.Transient, "status %s is being posted", name), left)
-			}
-		} else {
+		switch {
+		case from == cs.State && rec.Posted:
+			log.DebugContext(ctx, "status already posted")
+			return nil, nil
+		case from == cs.State:
+			// Claimed before, never confirmed, lease over: post again.
+		default:
 			post, err := forgelink.Transition(from, cs.State)
 			if err != nil || !post {
 				log.InfoContext(ctx, "stale status request: nothing posted", "posted", string(from), "reason", fmt.Sprint(err))
-				return nil
+				return nil, nil
 			}
 		}
 		if from != "" && from != cs.State && rec.Posted && vcsState(slug.VCS, from) == vcsState(slug.VCS, cs.State) {
 			// The VCS shows this already (running is GitHub's pending too):
 			// record the state, post nothing.
 			next := *rec
-			next.State, next.ClaimedAt = cs.State, now
+			next.State = cs.State
 			if err := s.Store.PutPostedStatus(ctx, &next); err != nil {
 				if forgelink.KindOf(err) == forgelink.Conflict && attempt < updateAttempts {
 					continue
 				}
-				return fmt.Errorf("post status %s for pipeline %s: %w", name, p.ID, err)
+				return nil, storeErr("record", err)
 			}
 			log.DebugContext(ctx, "the VCS already shows this state; nothing posted")
-			return nil
+			return nil, nil
 		}
 		if rec.Count >= forgelink.MaxStatusesPerContext {
-			return forgelink.Errorf(forgelink.Upstream, "%d statuses were posted for %s on %s; GitHub keeps at most 1,000, so forgelink posts no more", rec.Count, name, short(p.Revision))
+			return forgelink.Errorf(forgelink.Upstream, "%d statuses were posted for %s on %s; GitHub keeps at most 1,000, so forgelink posts no more", rec.Count, name, short(p.Revision)), nil
 		}
 		claim := *rec
 		claim.PipelineID, claim.State, claim.Posted, claim.ClaimedAt = p.ID, cs.State, false, now
@@ -258,7 +291,7 @@ func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.
 			if forgelink.KindOf(err) == forgelink.Conflict && attempt < updateAttempts {
 				continue // someone else moved it: decide again
 			}
-			return fmt.Errorf("post status %s for pipeline %s: claim: %w", name, p.ID, err)
+			return nil, storeErr("claim", err)
 		}
 		if err := poster.PostStatus(ctx, slug, cs); err != nil {
 			// Release the claim so the retry need not wait out the lease.
@@ -266,16 +299,21 @@ func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.
 			if rerr := s.Store.PutPostedStatus(ctx, &claim); rerr != nil {
 				log.WarnContext(ctx, "could not release the status claim; the lease will", "err", rerr)
 			}
-			return fmt.Errorf("post status %s for pipeline %s: %w", name, p.ID, err)
+			err = fmt.Errorf("post status %s for pipeline %s: %w", name, p.ID, err)
+			if k := forgelink.KindOf(err); k == forgelink.Transient || k == forgelink.Internal {
+				return nil, err
+			}
+			return err, nil
 		}
 		claim.Posted, claim.Count = true, claim.Count+1
 		if err := s.Store.PutPostedStatus(ctx, &claim); err != nil {
-			// Posted, but not recorded as such: a duplicate of this request
-			// posts the same state once more, which GitHub shows as one.
+			// Posted, but not recorded as such: after the lease a duplicate
+			// of this request posts the same state once more, which GitHub
+			// shows as one.
 			log.WarnContext(ctx, "status posted but not recorded", "err", err)
 		}
 		log.InfoContext(ctx, "status posted", "vcs_state", vcsState(slug.VCS, cs.State))
-		return nil
+		return nil, nil
 	}
 }
 
@@ -304,6 +342,9 @@ func (s *Service) refused(ctx context.Context, project *forgelink.Project, pipel
 		"doing", doing, "kind", forgelink.KindOf(cause).String(), "err", cause)
 	if err := s.noteOnPipeline(ctx, pipelineID, "could not "+doing+": "+msg); err != nil {
 		return err
+	}
+	if s.Access != nil {
+		s.Access.Observe(ctx, project.Slug, cause)
 	}
 	problem := &forgelink.VCSProblem{At: s.now(), Kind: forgelink.KindOf(cause).String(), Doing: doing, Message: msg}
 	for attempt := 1; attempt <= updateAttempts; attempt++ {
