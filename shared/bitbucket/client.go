@@ -88,17 +88,25 @@ func (c *client) sameOrigin(u string) bool {
 // JSON response into out (when out is not nil). A non-2xx answer is an
 // *apiError.
 func (c *client) do(ctx context.Context, method, u string, in, out any) error {
+	_, err := c.conditional(ctx, method, u, "", in, out)
+	return err
+}
+
+// conditional is do with If-None-Match: etag when etag is not "". It
+// returns the answer's ETag ("" when none); a 304 is no error, leaves out
+// untouched and is Probe{NotModified: true, ETag: etag}.
+func (c *client) conditional(ctx context.Context, method, u, etag string, in, out any) (forgelink.Probe, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return forgelink.Probe{}, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return err
+		return forgelink.Probe{}, err
 	}
 	req.Header.Set("Authorization", c.auth)
 	req.Header.Set("Accept", "application/json")
@@ -106,22 +114,30 @@ func (c *client) do(ctx context.Context, method, u string, in, out any) error {
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err
+		return forgelink.Probe{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newAPIError(req, resp)
+	if etag != "" && resp.StatusCode == http.StatusNotModified {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return forgelink.Probe{ETag: etag, NotModified: true}, nil
 	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return forgelink.Probe{}, newAPIError(req, resp)
+	}
+	p := forgelink.Probe{ETag: resp.Header.Get("ETag")}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+		return p, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return &decodeError{method: method, url: req.URL.Redacted(), err: err}
+		return forgelink.Probe{}, &decodeError{method: method, url: req.URL.Redacted(), err: err}
 	}
-	return nil
+	return p, nil
 }
 
 // decodeError is a 2xx response whose body is not the JSON expected.

@@ -23,7 +23,8 @@ var _ forgelink.Forge = (*Forge)(nil)
 // Forge is forgelink.Forge on the GitHub REST API (github.com or GitHub
 // Enterprise Server), authenticated as one user.
 type Forge struct {
-	c *gh.Client
+	c    *gh.Client
+	rate *rateTracker
 }
 
 // NewForge returns a Forge that calls the API at baseURL with token.
@@ -39,11 +40,12 @@ func NewForge(baseURL, token string, hc *http.Client) (*Forge, error) {
 	if strings.TrimSpace(token) == "" {
 		return nil, fmt.Errorf("github: %w", forgelink.Errorf(forgelink.Invalid, "the GitHub token is empty"))
 	}
-	c := gh.NewClient(hc).WithAuthToken(token)
+	rate := &rateTracker{}
+	c := gh.NewClient(rate.client(hc)).WithAuthToken(token)
 	c.BaseURL = base
 	c.UploadURL = uploadURL(base)
 	c.UserAgent = "forgelink"
-	return &Forge{c: c}, nil
+	return &Forge{c: c, rate: rate}, nil
 }
 
 // Repository returns the repository's default branch, visibility and

@@ -51,6 +51,9 @@ type Bitbucket struct {
 	*core
 	repos       map[string]*bbRepo // by lower-case full name
 	accountKeys map[string]bool    // key material registered to accounts
+	// workspaces are the token user's workspace permissions by lower-case
+	// slug, set by SetWorkspacePermission; "" is not a member.
+	workspaces map[string]string
 	// statusPosts counts the build statuses POST accepted, in any
 	// repository.
 	statusPosts int
@@ -90,6 +93,7 @@ func NewBitbucket(t testing.TB) *Bitbucket {
 		core:        newCore(t),
 		repos:       map[string]*bbRepo{},
 		accountKeys: map[string]bool{},
+		workspaces:  map[string]string{},
 	}
 	b.core.token = b.Token
 	b.Server = httptest.NewServer(b)
@@ -315,6 +319,8 @@ func (b *Bitbucket) route(r *http.Request, s []string) *response {
 		})
 	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "repositories" && m == http.MethodGet:
 		return b.permissions(r)
+	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "workspaces" && m == http.MethodGet:
+		return b.workspacePermissions(r)
 	case len(s) == 2 && s[0] == "user" && s[1] == "emails" && m == http.MethodGet:
 		return b.userEmails(r)
 	case len(s) >= 3 && s[0] == "repositories":

@@ -195,6 +195,10 @@ type response struct {
 	status int
 	header http.Header
 	body   any // marshalled as JSON; []byte is written as is; nil writes nothing
+	// then, if set, runs after the lock is released and its answer is sent
+	// instead: work that calls out (a webhook redelivery) must not hold
+	// the lock, as the receiver may call the fake back.
+	then func() *response
 }
 
 func jsonResponse(status int, body any) *response {
@@ -226,8 +230,9 @@ func (w *recorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// write sends resp. A 200 answer to a GET gets an ETag, and a 304 with no
-// body when If-None-Match names it.
+// write sends resp. A 200 answer to a GET gets a strong ETag derived from
+// its body (the resource's current JSON), and a 304 with no body when
+// If-None-Match names it.
 func write(w http.ResponseWriter, r *http.Request, resp *response) {
 	var body []byte
 	switch b := resp.body.(type) {
@@ -249,7 +254,7 @@ func write(w http.ResponseWriter, r *http.Request, resp *response) {
 	}
 	if r.Method == http.MethodGet && resp.status == http.StatusOK {
 		sum := sha256.Sum256(body)
-		etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 		w.Header().Set("ETag", etag)
 		if etagMatch(r.Header.Get("If-None-Match"), etag) {
 			w.Header().Del("Content-Type")

@@ -3,9 +3,12 @@
 // repositories, deploy keys, hooks, user keys, commit statuses, files per
 // ref (SetFile), pull requests (OpenPR, ClosePR) and the user's emails in
 // memory, answer with the real error bodies from testdata/corpus, paginate,
-// honour ETag / If-None-Match, count requests (CountRequests), and can be
-// told to fail. The GitHub fake also plays a classic token's OAuth scopes
-// (SetScopes).
+// honour ETag / If-None-Match (a strong ETag on every GET 200), count
+// requests (CountRequests), and can be told to fail. The GitHub fake also
+// plays a classic token's OAuth scopes (SetScopes), organizations' OAuth
+// App access restrictions (SetOrgRestricted) and the user's roles
+// (SetOrgRole); the Bitbucket fake the user's workspace permissions
+// (SetWorkspacePermission).
 //
 //	gh := vcsfake.NewGitHub(t)
 //	gh.AddRepo("octo-org/hello-world", "main", true)
@@ -21,6 +24,15 @@
 // (Statuses lists the current ones, BuildStatuses every post). FailNext
 // matches them by path suffix like any request: "/statuses/"+sha for a
 // GitHub post, "/statuses/build" for a Bitbucket one.
+//
+// GitHub's 304 answers cost no rate limit: RateLimitedRequests counts the
+// requests that did, Requests lists every request with its Status (304
+// included). The GitHub fake keeps each hook's recent deliveries
+// (AddHookDelivery, FailedDelivery, Deliver, HookDeliveries), lists them
+// with GitHub's cursor pagination, and really redelivers on
+// POST .../deliveries/{id}/attempts: it POSTs the stored payload, signed
+// with the hook's current secret, to the hook's URL before answering 202
+// (Redeliveries lists the GUIDs).
 //
 // The fakes are safe for concurrent use; the Direct methods change state as
 // someone using the VCS's web interface would, without a request.

@@ -43,6 +43,14 @@ type GitHub struct {
 	scopes     []string // the token's classic OAuth scopes
 	remaining  int
 	reset      time.Time
+	// charged counts the requests that counted against the rate limit.
+	charged int
+	// roles are the token user's roles by lower-case org, set by
+	// SetOrgRole; "" is not a member.
+	roles map[string]string
+	// deliveries are each hook's delivery attempts by hook id (unique
+	// across repositories), in the order they were recorded.
+	deliveries map[string][]*HookDeliveryRecord
 	// statusPosts counts the statuses POST accepted, in any repository.
 	statusPosts int
 }
@@ -62,6 +70,9 @@ type ghRepo struct {
 	statuses      []ghStatus                   // oldest first
 	files         map[string]map[string][]byte // ref -> path -> content
 	pulls         []*ghPull
+	// redelivered are the GUIDs POST .../attempts redelivered, oldest
+	// first.
+	redelivered []string
 }
 
 type ghHook struct {
@@ -90,6 +101,8 @@ func NewGitHub(t testing.TB) *GitHub {
 		},
 		repos:      map[string]*ghRepo{},
 		restricted: map[string]bool{},
+		roles:      map[string]string{},
+		deliveries: map[string][]*HookDeliveryRecord{},
 		remaining:  GitHubRateLimit,
 		scopes:     slices.Clone(GitHubDefaultScopes),
 		reset:      time.Now().Add(time.Hour).Truncate(time.Second),
@@ -122,8 +135,10 @@ func (g *GitHub) SetAdmin(fullName string, admin bool) {
 }
 
 // SetOrgRestricted turns on or off OAuth App access restrictions for org:
-// while on, every /repos/{org}/... call answers the corpus 403 with the
-// org's name in the message.
+// while on, every /repos/{org}/... and /orgs/{org}/... call answers the
+// corpus 403 with the org's name in the message. The token user's
+// membership, GET /user/memberships/orgs/{org}, still answers, as on
+// GitHub.
 func (g *GitHub) SetOrgRestricted(org string, restricted bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -266,7 +281,11 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, before: func(h http.Header, status int) { g.sent(r, h, status) }}
 	rec.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 	rec.Header().Set("X-GitHub-Request-Id", strings.ToUpper(randomHex(8)))
-	write(rec, r, g.answer(r))
+	resp := g.answer(r)
+	if resp.then != nil {
+		resp = resp.then()
+	}
+	write(rec, r, resp)
 }
 
 // sent logs the request and adds the X-RateLimit headers just before the
@@ -277,8 +296,11 @@ func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.log(r, status)
-	if status != http.StatusNotModified && g.remaining > 0 {
-		g.remaining--
+	if status != http.StatusNotModified {
+		g.charged++
+		if g.remaining > 0 {
+			g.remaining--
+		}
 	}
 	h.Set("X-OAuth-Scopes", strings.Join(g.scopes, ", "))
 	if h.Get("X-RateLimit-Remaining") != "" {
@@ -385,6 +407,14 @@ func (g *GitHub) route(r *http.Request, s []string) *response {
 			return resp
 		}
 		return g.userKeysRoute(r, s[2:])
+	case len(s) == 4 && s[0] == "user" && s[1] == "memberships" && s[2] == "orgs" && m == http.MethodGet:
+		// Answers even when the org restricts OAuth Apps, as on GitHub.
+		return g.membership(r, s[3])
+	case len(s) >= 2 && s[0] == "orgs":
+		if g.restricted[lower(s[1])] {
+			return &response{status: http.StatusForbidden, body: g.restrictedBody(s[1])}
+		}
+		return jsonResponse(http.StatusNotFound, ghNotFound)
 	case len(s) >= 3 && s[0] == "repos":
 		if g.restricted[lower(s[1])] {
 			return &response{status: http.StatusForbidden, body: g.restrictedBody(s[1])}
@@ -438,6 +468,12 @@ func (g *GitHub) repoRoute(r *http.Request, repo *ghRepo, s []string) *response 
 			repo.hooks = slices.Delete(repo.hooks, i, i+1)
 			return &response{status: http.StatusNoContent}
 		}
+	case len(s) >= 3 && s[0] == "hooks" && s[2] == "deliveries":
+		i := slices.IndexFunc(repo.hooks, func(h *ghHook) bool { return h.ID == s[1] })
+		if i < 0 {
+			return jsonResponse(http.StatusNotFound, ghNotFound)
+		}
+		return g.deliveriesRoute(r, repo, repo.hooks[i], s[3:])
 	case len(s) == 2 && s[0] == "statuses" && m == http.MethodPost:
 		return g.addStatus(r, repo, s[1])
 	case len(s) == 3 && s[0] == "commits" && s[2] == "statuses" && m == http.MethodGet:
