@@ -2,7 +2,7 @@
 # Every target works on a fresh machine with Go, moto_server and cfn-lint (see README).
 
 GO        ?= go
-FUNCTIONS := webhook keys trigger status
+FUNCTIONS := webhook keys trigger status orgaccess
 GOARCH    ?= $(shell $(GO) env GOARCH)
 FN        ?= webhook
 EVENT     ?= events/github-push.json
@@ -49,6 +49,7 @@ events:
 ## bench: benchmarks with their baselines measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./shared/httpapi/ ./shared/trigger/ ./shared/forgelink/ ./shared/github/ ./shared/bitbucket/ ./shared/sealer/ ./shared/sshkeys/
+	$(GO) test -run '^$$' -bench StatusReplay -benchtime 3x -count 3 ./shared/statussvc/
 
 ## bench-load: webhook intake of make run's server against the floor (../shared/perf/floorserver), same load, one run
 bench-load:
@@ -70,3 +71,5 @@ build-KeysFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/keys
 build-StatusFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status
+build-OrgAccessFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/orgaccess

@@ -17,6 +17,7 @@ import (
 	"forgelink/shared/dynamo"
 	"forgelink/shared/forges"
 	"forgelink/shared/lambdarun"
+	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
 	"forgelink/shared/statusapi"
 	"forgelink/shared/statussvc"
@@ -32,7 +33,8 @@ func main() {
 	q := sqs.NewFromConfig(aws)
 	svc := &statussvc.Service{
 		Store: store, Posters: forges.Posters(forges.FromEnv(cfg, nil)),
-		Requests: queue.NewSQSStatus(q, cfg.StatusQueue), PublicURL: cfg.PublicURL, Log: log,
+		Requests: queue.NewSQSStatus(q, cfg.StatusQueue), PublicURL: cfg.PublicURL,
+		Access: &orgaccess.Service{Store: store, Log: log}, Log: log,
 	}
 	auth := apiauth.NewStaticToken(cfg.APIToken, apiauth.User{Login: cfg.APIUser})
 	mux := http.NewServeMux()
@@ -41,7 +43,7 @@ func main() {
 	consume := queue.SQSStatusHandler(svc.Post, queue.SQSStatusOptions{
 		Visibility: q, QueueURL: cfg.StatusQueue, MaxReceives: cfg.MaxReceives, OnDead: svc.GiveUp, Log: log,
 	})
-	if err := lambdarun.ServeWithQueue(mux, consume, cfg.Addr, log); err != nil {
+	if err := lambdarun.ServeEvents(mux, lambdarun.Events{SQS: consume}, cfg.Addr, log); err != nil {
 		lambdarun.Fail(err)
 	}
 }

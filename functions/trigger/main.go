@@ -16,6 +16,7 @@ import (
 	"forgelink/shared/forges"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdarun"
+	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/trigger"
@@ -33,7 +34,9 @@ func main() {
 	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, Log: log}
 	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
 	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}
-	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
+	// Refusals mark the project's org access at once, not at the next sweep.
+	access := &orgaccess.Service{Store: store, Log: log}
+	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Access: access, Log: log}
 	consume := queue.SQSHandler(svc.Handle, queue.SQSOptions{Deliveries: store, MaxReceives: cfg.MaxReceives, OnDead: svc.RecordDead, Log: log})
 	if err := lambdarun.Start(consume); err != nil {
 		lambdarun.Fail(err)

@@ -222,6 +222,22 @@ func buildStatusEvent() (*events.SQSEvent, error) {
 	}}}, nil
 }
 
+// scheduledEvent is the EventBridge event the schedule in template.yaml
+// sends the orgaccess function.
+func scheduledEvent() *events.EventBridgeEvent {
+	return &events.EventBridgeEvent{
+		Version:    "0",
+		ID:         "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+		DetailType: "Scheduled Event",
+		Source:     "aws.events",
+		AccountID:  "123456789012",
+		Time:       time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		Region:     "us-east-1",
+		Resources:  []string{"arn:aws:events:us-east-1:123456789012:rule/forgelink-OrgAccessSweep"},
+		Detail:     json.RawMessage(`{}`),
+	}
+}
+
 // writeEvents regenerates every sample event into dir.
 func writeEvents(dir, corpusDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -253,5 +269,8 @@ func writeEvents(dir, corpusDir string) error {
 		}
 	}
 	ev, err := buildStatusEvent()
-	return write("sqs-status.json", ev, err)
+	if err := write("sqs-status.json", ev, err); err != nil {
+		return err
+	}
+	return write("scheduled.json", scheduledEvent(), nil)
 }

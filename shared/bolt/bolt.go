@@ -317,3 +317,22 @@ func (s *Store) SetDeliveryState(ctx context.Context, hookID, id string, state f
 	}
 	return nil
 }
+
+// ListProjects returns every project, ordered by slug.
+func (s *Store) ListProjects(ctx context.Context) ([]*forgelink.Project, error) {
+	var out []*forgelink.Project
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(projectsBucket).ForEach(func(k, v []byte) error {
+			var p forgelink.Project
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode project %s: %w", k, err)
+			}
+			out = append(out, &p)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: list projects: %w", err)
+	}
+	return out, nil
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is forgelink's configuration. Every field comes from one variable.
@@ -27,6 +28,11 @@ type Config struct {
 	GitHubAPIURL  string // GITHUB_API_URL, with trailing slash
 	GitHubToken   string // GITHUB_TOKEN
 	OAuthClientID string // GITHUB_OAUTH_CLIENT_ID
+	GitHubWebURL  string // GITHUB_WEB_URL: GitHub's web host, without trailing slash (default https://github.com)
+	BitbucketWeb  string // BITBUCKET_WEB_URL: Bitbucket's web host (default https://bitbucket.org)
+	// SweepInterval is FORGELINK_SWEEP_INTERVAL: how often make run checks
+	// org access (default 15m; 0 = off).
+	SweepInterval time.Duration
 	BitbucketURL  string // BITBUCKET_API_URL, with trailing slash
 	BitbucketTok  string // BITBUCKET_TOKEN
 	LogLevel      string // FORGELINK_LOG_LEVEL: debug, info, warn, error
@@ -65,6 +71,8 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		GitHubAPIURL:     withSlash(get("GITHUB_API_URL", "https://api.github.com/")),
 		GitHubToken:      get("GITHUB_TOKEN", ""),
 		OAuthClientID:    get("GITHUB_OAUTH_CLIENT_ID", ""),
+		GitHubWebURL:     strings.TrimRight(get("GITHUB_WEB_URL", "https://github.com"), "/"),
+		BitbucketWeb:     strings.TrimRight(get("BITBUCKET_WEB_URL", "https://bitbucket.org"), "/"),
 		BitbucketURL:     withSlash(get("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0/")),
 		BitbucketTok:     get("BITBUCKET_TOKEN", ""),
 		LogLevel:         strings.ToLower(get("FORGELINK_LOG_LEVEL", "info")),
@@ -83,6 +91,8 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		{"GITHUB_API_URL", c.GitHubAPIURL},
 		{"BITBUCKET_API_URL", c.BitbucketURL},
 		{"DYNAMODB_ENDPOINT", c.DynamoDBEndpoint},
+		{"GITHUB_WEB_URL", c.GitHubWebURL},
+		{"BITBUCKET_WEB_URL", c.BitbucketWeb},
 	} {
 		if u.value == "" {
 			continue
@@ -109,6 +119,17 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 			}
 			*n.dst = i
 		}
+	}
+	c.SweepInterval = 15 * time.Minute
+	if v := get("FORGELINK_SWEEP_INTERVAL", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+			return nil, fmt.Errorf("config: FORGELINK_SWEEP_INTERVAL: %q is not a duration of at least 1m (e.g. 15m), or 0 for off", v)
+		}
+		c.SweepInterval = d
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		return nil, fmt.Errorf("config: FORGELINK_API_TOKEN: must be at least 16 characters")

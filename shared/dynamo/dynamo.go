@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -517,4 +519,38 @@ func (s *Store) setDeliveryState(ctx context.Context, hookID, id string, state f
 		return forgelink.E(forgelink.NotFound, notFound.Error(), err)
 	}
 	return classify(err)
+}
+
+// ListProjects returns every project, ordered by slug. It scans the
+// projects table (the hook-id items are skipped by a filter), page by page:
+// followed projects number in the thousands at most, and only the
+// org-access sweep lists them all.
+func (s *Store) ListProjects(ctx context.Context) ([]*forgelink.Project, error) {
+	in := &dynamodb.ScanInput{
+		TableName:                 &s.tables.Projects,
+		FilterExpression:          aws.String("begins_with(#pk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": strValue("project#")},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var out []*forgelink.Project
+	for {
+		page, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: list projects: %w", classify(err))
+		}
+		for _, item := range page.Items {
+			p, err := decodeProject(item)
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: list projects: %w", err)
+			}
+			out = append(out, p)
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	slices.SortFunc(out, func(a, b *forgelink.Project) int { return strings.Compare(a.Slug.String(), b.Slug.String()) })
+	return out, nil
 }

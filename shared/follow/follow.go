@@ -101,6 +101,7 @@ func (s *Service) Follow(ctx context.Context, slug forgelink.Slug, user, publicU
 	p.State = forgelink.Following
 	p.DeployKeyVCSID = keyID
 	p.WebhookVCSID = hookID
+	p.HookURL = hookURL
 	p.DefaultBranch = repo.DefaultBranch
 	p.Private = repo.Private
 	p.UpdatedAt = s.now()
@@ -214,6 +215,44 @@ func (s *Service) currentSecret(ctx context.Context, p *forgelink.Project) (stri
 		return "", fmt.Errorf("open webhook secret: %w", err)
 	}
 	return string(b), nil
+}
+
+// Repair reinstalls what is missing of a followed project on its
+// repository - the deploy key from its stored public key, the webhook with
+// the project's current secret at its URL (p.HookURL, else publicURL's) -
+// without duplicating what is there, and records the VCS ids. It returns
+// the project as stored.
+func (s *Service) Repair(ctx context.Context, slug forgelink.Slug, publicURL string) (*forgelink.Project, error) {
+	forge, err := s.Forges(ctx, slug.VCS)
+	if err != nil {
+		return nil, fmt.Errorf("repair %s: %w", slug, err)
+	}
+	for attempt := 1; ; attempt++ {
+		p, err := s.Store.GetProject(ctx, slug)
+		if err != nil {
+			return nil, fmt.Errorf("repair %s: %w", slug, err)
+		}
+		hookURL := p.HookURL
+		if hookURL == "" {
+			if publicURL == "" {
+				return nil, forgelink.Errorf(forgelink.Invalid, "repair %s: the hook URL is unknown: set FORGELINK_PUBLIC_URL or follow the project again", slug)
+			}
+			hookURL = HookURL(publicURL, slug.VCS, p.HookID)
+		}
+		keyID, hookID, err := s.install(ctx, forge, p, hookURL)
+		if err != nil {
+			return nil, fmt.Errorf("repair %s: %w", slug, err)
+		}
+		p.DeployKeyVCSID, p.WebhookVCSID, p.HookURL, p.UpdatedAt = keyID, hookID, hookURL, s.now()
+		err = s.Store.UpdateProject(ctx, p)
+		if err == nil {
+			s.log().InfoContext(ctx, "repaired", "project", slug.String(), "deploy_key_id", keyID, "webhook_id", hookID)
+			return p, nil
+		}
+		if forgelink.KindOf(err) != forgelink.Conflict || attempt == 3 {
+			return nil, fmt.Errorf("repair %s: record installed key and hook: %w", slug, err)
+		}
+	}
 }
 
 // rollback undoes a first follow that failed halfway. When it cannot remove
@@ -364,8 +403,8 @@ func (s *Service) RotateSecret(ctx context.Context, slug forgelink.Slug, publicU
 		}
 		return nil, fmt.Errorf("rotate secret of %s: %w", slug, vcsError(slug, "update the webhook", err))
 	}
-	if hookID != p.WebhookVCSID {
-		p.WebhookVCSID = hookID
+	if hookID != p.WebhookVCSID || p.HookURL == "" {
+		p.WebhookVCSID, p.HookURL = hookID, HookURL(publicURL, slug.VCS, p.HookID)
 		if err := s.Store.UpdateProject(ctx, p); err != nil {
 			return nil, fmt.Errorf("rotate secret of %s: %w", slug, err)
 		}

@@ -123,6 +123,10 @@ type Project struct {
 	DeployKeyVCSID string
 	// WebhookVCSID is the VCS's id for the installed hook ("" until installed).
 	WebhookVCSID string
+	// HookURL is the URL the installed hook posts to, kept so a repair can
+	// reinstall it where no public URL is configured (AWS). "" for
+	// projects followed before it was kept.
+	HookURL string `json:",omitempty"`
 	// Secrets holds the webhook secrets, newest first, sealed. A second
 	// secret exists only during a rotation's grace period.
 	Secrets []WebhookSecret
@@ -133,6 +137,9 @@ type Project struct {
 	// while forgelink acted on its own (posting a commit status), for the
 	// org-access check to report; nil when there was none.
 	VCSProblem *VCSProblem `json:",omitempty"`
+	// Access is what the org-access sweep (or a caller that met a
+	// refusal) last found; nil before the first check.
+	Access *ProjectAccess `json:",omitempty"`
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

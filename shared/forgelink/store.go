@@ -22,6 +22,8 @@ type Store interface {
 	UpdateProject(ctx context.Context, p *Project) error
 	// DeleteProject removes the project and its hook id. NotFound if absent.
 	DeleteProject(ctx context.Context, slug Slug) error
+	// ListProjects returns every project, ordered by slug.
+	ListProjects(ctx context.Context) ([]*Project, error)
 
 	// CreateDelivery stores d if no delivery with its (HookID, ID) exists
 	// and has not expired; otherwise Conflict. Invalid without a hook id,

@@ -71,3 +71,18 @@ func Posters(forges forgelink.Forges) func(ctx context.Context, p *forgelink.Pro
 		return sp, nil
 	}
 }
+
+// Checkers returns, for a project, the AccessChecker of its VCS.
+func Checkers(forges forgelink.Forges) func(ctx context.Context, p *forgelink.Project) (forgelink.AccessChecker, error) {
+	return func(ctx context.Context, p *forgelink.Project) (forgelink.AccessChecker, error) {
+		f, err := forges(ctx, p.Slug.VCS)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := f.(forgelink.AccessChecker)
+		if !ok {
+			return nil, forgelink.Errorf(forgelink.Internal, "%s adapter cannot check access", p.Slug.VCS)
+		}
+		return c, nil
+	}
+}

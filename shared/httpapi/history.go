@@ -276,9 +276,29 @@ func (p *Projects) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusAccepted, map[string]any{"delivery": id, "state": forgelink.Received})
 }
 
-// settingsJSON is CircleCI's v2 project settings document.
+// settingsJSON is CircleCI's v2 project settings document, plus what the
+// org-access check last found for the project.
 type settingsJSON struct {
-	Advanced forgelink.Settings `json:"advanced"`
+	Advanced  forgelink.Settings `json:"advanced"`
+	OrgAccess *orgAccessJSON     `json:"org_access,omitempty"`
+}
+
+// orgAccessJSON is a project's access state (GET /api/v2/org-access has
+// the org's, with the remediation).
+type orgAccessJSON struct {
+	State     forgelink.AccessState `json:"state"`
+	Since     time.Time             `json:"since"`
+	CheckedAt time.Time             `json:"checked_at"`
+	Detail    string                `json:"detail,omitempty"`
+	Repairs   []string              `json:"repairs,omitempty"`
+}
+
+func settingsOf(p *forgelink.Project) settingsJSON {
+	out := settingsJSON{Advanced: withLists(p.Settings)}
+	if a := p.Access; a != nil {
+		out.OrgAccess = &orgAccessJSON{State: a.State, Since: a.Since, CheckedAt: a.CheckedAt, Detail: a.Detail, Repairs: a.Repairs}
+	}
+	return out
 }
 
 // settingsPatch has a pointer per field so that absent fields stay as they are.
@@ -298,7 +318,7 @@ func (p *Projects) getSettings(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, p.log(), err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+	httpjson.Write(w, http.StatusOK, settingsOf(pr))
 }
 
 func withLists(s forgelink.Settings) forgelink.Settings {
@@ -364,7 +384,7 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 			httpjson.Error(w, r, p.log(), err)
 			return
 		}
-		httpjson.Write(w, http.StatusOK, settingsJSON{Advanced: withLists(pr.Settings)})
+		httpjson.Write(w, http.StatusOK, settingsOf(pr))
 		return
 	}
 }

@@ -82,34 +82,54 @@ func Start(handler any) error {
 // SQSFunc is a Lambda SQS event handler with partial batch responses.
 type SQSFunc func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
-// ServeWithQueue is Serve for a function that is both an HTTP function
-// and an SQS consumer (status: reports and badges, and the status queue):
-// under Lambda each invocation goes to consume when its event is an SQS
-// batch (it has "Records") and to h otherwise (API Gateway HTTP API,
-// payload 2.0). Outside Lambda it serves h only: there the queue is
-// consumed by make run's in-process queue.
-func ServeWithQueue(h http.Handler, consume SQSFunc, addr string, log *slog.Logger) error {
+// ScheduleFunc handles an EventBridge (scheduled) event.
+type ScheduleFunc func(context.Context, events.EventBridgeEvent) error
+
+// Events are the event sources of a function besides its HTTP routes.
+type Events struct {
+	// SQS consumes a queue's batches (status: the status queue).
+	SQS SQSFunc
+	// Schedule runs on an EventBridge schedule (orgaccess: the sweep).
+	Schedule ScheduleFunc
+}
+
+// ServeEvents is Serve for a function that also has other event sources:
+// under Lambda each invocation goes by its event's shape to ev.SQS (an SQS
+// batch), ev.Schedule (an EventBridge event) or h (API Gateway HTTP API,
+// payload 2.0). Outside Lambda it serves h only: there make run consumes
+// the queues and runs the schedule in-process.
+func ServeEvents(h http.Handler, ev Events, addr string, log *slog.Logger) error {
 	if !InLambda() {
 		return Serve(h, addr, log)
 	}
-	lambda.StartHandlerFunc(dispatch(httpadapter.NewV2(h).ProxyWithContext, consume))
+	lambda.StartHandlerFunc(dispatch(httpadapter.NewV2(h).ProxyWithContext, ev))
 	return nil
 }
 
 // dispatch routes a raw Lambda event by its shape.
-func dispatch(api func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), consume SQSFunc) func(context.Context, json.RawMessage) (any, error) {
+func dispatch(api func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), ev Events) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {
 			Records []struct {
 				EventSource string `json:"eventSource"`
 			} `json:"Records"`
+			DetailType string `json:"detail-type"`
+			Source     string `json:"source"`
 		}
-		if err := json.Unmarshal(raw, &probe); err == nil && len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
-			var ev events.SQSEvent
-			if err := json.Unmarshal(raw, &ev); err != nil {
+		err := json.Unmarshal(raw, &probe)
+		switch {
+		case err == nil && len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" && ev.SQS != nil:
+			var e events.SQSEvent
+			if err := json.Unmarshal(raw, &e); err != nil {
 				return nil, fmt.Errorf("decode SQS event: %w", err)
 			}
-			return consume(ctx, ev)
+			return ev.SQS(ctx, e)
+		case err == nil && probe.DetailType != "" && probe.Source != "" && ev.Schedule != nil:
+			var e events.EventBridgeEvent
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return nil, fmt.Errorf("decode EventBridge event: %w", err)
+			}
+			return map[string]bool{"ok": true}, ev.Schedule(ctx, e)
 		}
 		var req events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &req); err != nil {

@@ -42,13 +42,22 @@ type Handoff interface {
 	Handoff(ctx context.Context, p *forgelink.Pipeline) error
 }
 
+// AccessObserver learns of a VCS refusal at once (orgaccess.Service), so
+// the org-access state changes without waiting for the next sweep.
+type AccessObserver interface {
+	Observe(ctx context.Context, slug forgelink.Slug, cause error)
+}
+
 // Service evaluates deliveries.
 type Service struct {
 	Store   Store
 	Readers Readers
 	Handoff Handoff
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Access, optional, is told when the VCS refuses to show the config
+	// (revoked token, OAuth App restriction, repository gone).
+	Access AccessObserver
+	Now    func() time.Time
+	Log    *slog.Logger
 
 	cache configCache
 }
@@ -177,6 +186,9 @@ func (e *evaluation) event(ctx context.Context, ev forgelink.Event) (forgelink.E
 			d = forgelink.Evaluate(in)
 			d.Reason = "could not read " + ConfigPath + ": " + messageOf(err)
 			e.log.WarnContext(ctx, "config unreadable", "err", err)
+			if e.s.Access != nil {
+				e.s.Access.Observe(ctx, e.project.Slug, err)
+			}
 			return decisionRecord(ev, d), nil
 		case parseErr != nil:
 			in.ConfigError = messageOf(parseErr)

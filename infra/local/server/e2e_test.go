@@ -63,13 +63,15 @@ func newStackWith(t *testing.T, record bool) *stack {
 	t.Cleanup(ts.Close)
 	s.url = ts.URL
 	env := map[string]string{
-		"FORGELINK_PUBLIC_URL": ts.URL,
-		"FORGELINK_DATA":       t.TempDir(),
-		"FORGELINK_API_TOKEN":  apiToken,
-		"GITHUB_API_URL":       s.gh.URL,
-		"GITHUB_TOKEN":         s.gh.Token,
-		"BITBUCKET_API_URL":    s.bb.URL,
-		"BITBUCKET_TOKEN":      s.bb.Token,
+		"FORGELINK_PUBLIC_URL":     ts.URL,
+		"FORGELINK_DATA":           t.TempDir(),
+		"FORGELINK_API_TOKEN":      apiToken,
+		"GITHUB_API_URL":           s.gh.URL,
+		"GITHUB_TOKEN":             s.gh.Token,
+		"BITBUCKET_API_URL":        s.bb.URL,
+		"BITBUCKET_TOKEN":          s.bb.Token,
+		"GITHUB_OAUTH_CLIENT_ID":   "Iv1.e2e0123456789",
+		"FORGELINK_SWEEP_INTERVAL": "0", // sweeps run on demand here
 	}
 	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

@@ -22,8 +22,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"forgelink/shared/accessapi"
 	"forgelink/shared/apiauth"
 	"forgelink/shared/bolt"
 	"forgelink/shared/config"
@@ -32,6 +34,7 @@ import (
 	"forgelink/shared/httpapi"
 	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
+	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/statusapi"
@@ -49,8 +52,41 @@ type Server struct {
 	Queue    *queue.Local
 	Statuses *queue.LocalStatus
 	Handoff  *queue.LocalHandoff
+	// Access runs org-access sweeps (on FORGELINK_SWEEP_INTERVAL's timer).
+	Access *orgaccess.Service
 
 	handler http.Handler
+	stop    chan struct{}
+	sweeps  sync.WaitGroup
+}
+
+// sweepEvery runs an org-access sweep every interval until Close: the
+// one-process server's stand-in for the EventBridge schedule.
+func (s *Server) sweepEvery(interval time.Duration, log *slog.Logger) {
+	defer s.sweeps.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				select {
+				case <-s.stop:
+					cancel()
+				case <-done:
+				}
+			}()
+			if _, err := s.Access.Sweep(ctx, orgaccess.Scope{}); err != nil {
+				log.Error("org access sweep failed", "err", err)
+			}
+			close(done)
+			cancel()
+		}
+	}
 }
 
 // Options adjust the server for tests.
@@ -87,8 +123,13 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	sl := sealer.NewEnvelope(keys)
 
 	vcs := forges.FromEnv(cfg, opts.HTTPClient)
+	followSvc := &follow.Service{Store: st, Sealer: sl, Forges: vcs, Log: log}
+	access := &orgaccess.Service{
+		Store: st, Checkers: forges.Checkers(vcs), Repair: followSvc.Repair, PublicURL: cfg.PublicURL,
+		GitHubWebURL: cfg.GitHubWebURL, OAuthClientID: cfg.OAuthClientID, Log: log,
+	}
 	keySvc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: vcs, GitHubAPIURL: cfg.GitHubAPIURL, Log: log}
-	statusSvc := &statussvc.Service{Store: st, Posters: forges.Posters(vcs), PublicURL: cfg.PublicURL, Log: log}
+	statusSvc := &statussvc.Service{Store: st, Posters: forges.Posters(vcs), PublicURL: cfg.PublicURL, Access: access, Log: log}
 	statuses, err := queue.NewLocalStatus(context.Background(), st, statusSvc.Post, statusSvc.GiveUp, queue.LocalOptions{
 		Workers: cfg.Workers, Backoff: opts.RetryBackoff, MaxReceives: cmp.Or(opts.MaxReceives, cfg.MaxReceives), Log: log,
 	})
@@ -102,7 +143,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}}
 	consume, onDead := opts.Consume, queue.DeadLetterFunc(nil)
 	if consume == nil {
-		trig := &trigger.Service{Store: st, Readers: forges.Readers(vcs), Handoff: handoff, Log: log}
+		trig := &trigger.Service{Store: st, Readers: forges.Readers(vcs), Handoff: handoff, Access: access, Log: log}
 		consume, onDead = trig.Handle, trig.RecordDead
 	}
 	// The delivery store is the queue's outbox: what intake accepted is
@@ -116,11 +157,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("FORGELINK_DATA: %w", err)
 	}
 
+	followSvc.BeforeUnfollow = keySvc.RemoveProjectKeys
 	in := &intake.Intake{Store: st, Sealer: sl, Inbox: q, Log: log}
 	projects := &httpapi.Projects{
 		Store:     st,
 		Pipelines: st,
-		Follow:    &follow.Service{Store: st, Sealer: sl, Forges: vcs, BeforeUnfollow: keySvc.RemoveProjectKeys, Log: log},
+		Follow:    followSvc,
 		Inbox:     q,
 		Auth:      apiauth.NewStaticToken(token, apiauth.User{Login: cfg.APIUser}),
 		PublicURL: cfg.PublicURL,
@@ -140,11 +182,19 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	for _, prefix := range []string{"/gh/", "/bb/", "/github/", "/bitbucket/"} {
 		mux.Handle(prefix, badges)
 	}
+	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Log: log}).Handler()
+	mux.Handle("/api/v2/org-access", accessAPI)
+	mux.Handle("/api/v2/org-access/check", accessAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))
 	})
-	return &Server{Token: token, Store: st, Queue: q, Statuses: statuses, Handoff: handoff, handler: mux}, nil
+	srv := &Server{Token: token, Store: st, Queue: q, Statuses: statuses, Handoff: handoff, Access: access, handler: mux, stop: make(chan struct{})}
+	if cfg.SweepInterval > 0 {
+		srv.sweeps.Add(1)
+		go srv.sweepEvery(cfg.SweepInterval, log)
+	}
+	return srv, nil
 }
 
 // Handler serves every route.
@@ -153,6 +203,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops the queues' workers after their current message (what is
 // still queued is resumed on the next start) and closes the store.
 func (s *Server) Close() error {
+	close(s.stop)
+	s.sweeps.Wait()
 	s.Queue.Close()
 	s.Statuses.Close()
 	return s.Store.Close()

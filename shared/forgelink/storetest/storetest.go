@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) forgelink.Store) {
 	t.Run("UpdateProjectStale", func(t *testing.T) { testUpdateProjectStale(t, newStore) })
 	t.Run("UpdateProjectHookID", func(t *testing.T) { testUpdateProjectHookID(t, newStore) })
 	t.Run("DeleteProject", func(t *testing.T) { testDeleteProject(t, newStore) })
+	t.Run("ListProjects", func(t *testing.T) { testListProjects(t, newStore) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore) })
 	t.Run("DeliveryRoundTrip", func(t *testing.T) { testDeliveryRoundTrip(t, newStore) })
 	t.Run("CreateDeliveryDedup", func(t *testing.T) { testCreateDeliveryDedup(t, newStore) })
@@ -397,6 +400,38 @@ func testUpdateProjectHookID(t *testing.T, newStore func(*testing.T) forgelink.S
 	checkProject(t, s, want)
 	_, err := s.GetProjectByHookID(t.Context(), "hook-changed")
 	wantKind(t, "GetProjectByHookID(changed hook id)", err, forgelink.NotFound)
+}
+
+func testListProjects(t *testing.T, newStore func(*testing.T) forgelink.Store) {
+	s := newStore(t)
+	got, err := s.ListProjects(t.Context())
+	if err != nil || len(got) != 0 {
+		t.Fatalf("ListProjects of an empty store = %v, %v; want none", got, err)
+	}
+	var want []*forgelink.Project
+	for _, repo := range []string{"zeta", "alpha", "mid", "gone"} {
+		p := project(repo)
+		mustCreateProject(t, s, p)
+		if repo == "gone" {
+			if err := s.DeleteProject(t.Context(), p.Slug); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want = append(want, mustGetProject(t, s, p.Slug))
+	}
+	bb := project("alpha")
+	bb.Slug.VCS, bb.HookID = forgelink.Bitbucket, "hook-bb-alpha"
+	mustCreateProject(t, s, bb)
+	want = append(want, mustGetProject(t, s, bb.Slug))
+	slices.SortFunc(want, func(a, b *forgelink.Project) int { return strings.Compare(a.Slug.String(), b.Slug.String()) })
+	got, err = s.ListProjects(t.Context())
+	if err != nil {
+		t.Fatalf("ListProjects: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+		t.Errorf("ListProjects (-want +got):\n%s", diff)
+	}
 }
 
 func testDeleteProject(t *testing.T, newStore func(*testing.T) forgelink.Store) {
