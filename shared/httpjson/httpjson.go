@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 
 	"forgelink/shared/forgelink"
 )
@@ -118,7 +119,7 @@ func DecodeStrict(body []byte, v any) error {
 		case errors.As(err, &typeErr) && typeErr.Field == "":
 			return forgelink.Errorf(forgelink.Invalid, "body must be a JSON object, not %s", typeErr.Value)
 		case errors.As(err, &typeErr):
-			return forgelink.Errorf(forgelink.Invalid, "field %q must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+			return forgelink.Errorf(forgelink.Invalid, "field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
 		case errors.Is(err, io.EOF):
 			return forgelink.Errorf(forgelink.Invalid, "empty body: want a JSON object")
 		}
@@ -128,4 +129,32 @@ func DecodeStrict(body []byte, v any) error {
 		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: data after the object")
 	}
 	return nil
+}
+
+// jsonKind names what JSON a Go type takes, for messages: clients know
+// JSON, not forgelink's Go types.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a value"
 }

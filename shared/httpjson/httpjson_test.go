@@ -12,9 +12,12 @@ import (
 
 // reportBody is a request body as the HTTP functions decode them.
 type reportBody struct {
-	State     string `json:"state"`
-	Workflow  string `json:"workflow"`
-	TargetURL string `json:"target_url"`
+	Meta      *struct{ A int } `json:"meta,omitempty"`
+	Tags      *[2]string       `json:"tags,omitempty"`
+	Count     int              `json:"count,omitempty"`
+	State     string           `json:"state"`
+	Workflow  string           `json:"workflow"`
+	TargetURL string           `json:"target_url"`
 }
 
 // TestDecodeStrictNotAnObject: a body that is JSON but not an object
@@ -59,11 +62,14 @@ func TestDecodeStrictNotAnObject(t *testing.T) {
 	}
 }
 
-// TestDecodeStrictFieldErrors keeps the other messages as they were: a
-// wrong field type names the field, and an object still decodes.
+// TestDecodeStrictFieldErrors: a wrong field type names the field and the
+// JSON it takes (never a Go type), and an object still decodes.
 func TestDecodeStrictFieldErrors(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
-		{`{"state":3}`, `field "state" must be string, not number`},
+		{`{"state":3}`, `field "state" must be a string, not number`},
+		{`{"meta":3}`, `field "meta" must be an object, not number`},
+		{`{"tags":{}}`, `field "tags" must be an array, not object`},
+		{`{"count":"x"}`, `field "count" must be an integer, not string`},
 		{`{"state":"running","extra":1}`, `invalid JSON: json: unknown field "extra"`},
 		{`{"state":"running"} {}`, "invalid JSON: data after the object"},
 		{``, "empty body: want a JSON object"},

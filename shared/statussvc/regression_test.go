@@ -418,3 +418,42 @@ func TestPostStoreFailureIsRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestPostLateFinalStateOfAnotherPipeline: the branch pipeline succeeded,
+// then a tag pipeline on the same commit failed; a redelivery of the
+// branch's success request (requested before the tag's post) must not turn
+// GitHub's status back to success. The previous code posted it: the
+// request was not behind its own pipeline's state.
+func TestPostLateFinalStateOfAnotherPipeline(t *testing.T) {
+	f := newFixture(t)
+	branch := f.newPipeline(t, ghSlug, "build")
+	f.post(t, request(branch, forgelink.StatusPending))
+	f.report(t, branch.ID, forgelink.StatusSuccess)
+	branchSuccess := f.lastRequest(t)
+	f.post(t, branchSuccess)
+
+	time.Sleep(2 * time.Millisecond) // the tag's posts come strictly later
+	tag := f.create(t, &forgelink.Pipeline{Project: ghSlug.String(), State: forgelink.PipelineCreated,
+		Trigger: forgelink.TriggerTag, Tag: "v1.0.1", Revision: rev, Workflows: []string{"build"}})
+	f.post(t, request(tag, forgelink.StatusPending))
+	f.report(t, tag.ID, forgelink.StatusFailed)
+	f.post(t, f.lastRequest(t))
+	want := []string{"pending", "success", "pending", "failure"}
+	if got := f.ghStates("ci/forgelink: build"); !slices.Equal(got, want) {
+		t.Fatalf("GitHub saw %v, want %v", got, want)
+	}
+
+	late := *branchSuccess
+	f.post(t, &late)
+	if got := f.ghStates("ci/forgelink: build"); !slices.Equal(got, want) {
+		t.Errorf("GitHub saw %v after the branch's late success, want still %v", got, want)
+	}
+
+	// A new report of the branch pipeline, made after the tag's post, is
+	// posted: the latest writer wins.
+	f.post(t, &forgelink.StatusRequest{PipelineID: branch.ID, Project: branch.Project, Revision: rev,
+		State: string(forgelink.StatusSuccess), RequestedAt: time.Now().UTC()})
+	if got := f.ghStates("ci/forgelink: build"); !slices.Equal(got, append(want, "success")) {
+		t.Errorf("GitHub saw %v after a new branch request, want the success posted", got)
+	}
+}

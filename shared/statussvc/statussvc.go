@@ -195,7 +195,7 @@ func (s *Service) Post(ctx context.Context, req *forgelink.StatusRequest) error 
 		if cs.TargetURL == "" {
 			cs.TargetURL = strings.TrimRight(s.PublicURL, "/") + "/pipelines/" + p.ID
 		}
-		refusal, err := s.postOne(ctx, log, slug, p, poster, cs)
+		refusal, err := s.postOne(ctx, log, slug, p, poster, cs, req.RequestedAt)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (s *Service) Post(ctx context.Context, req *forgelink.StatusRequest) error 
 // over after the lease. It returns refusal for a VCS refusal that a retry
 // will not fix, and err for anything worth retrying (a Transient VCS
 // answer, a store failure).
-func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.Slug, p *forgelink.Pipeline, poster forgelink.StatusPoster, cs forgelink.CommitStatus) (refusal, err error) {
+func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.Slug, p *forgelink.Pipeline, poster forgelink.StatusPoster, cs forgelink.CommitStatus, requestedAt time.Time) (refusal, err error) {
 	name := forgelink.StatusContext(cs.Workflow)
 	log = log.With("context", name, "revision", p.Revision)
 	storeErr := func(doing string, err error) error {
@@ -248,6 +248,12 @@ func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.
 			// request is behind what this pipeline already reported (a
 			// late redelivery), which must not undo the status.
 			from = ""
+			if !requestedAt.IsZero() && requestedAt.Before(rec.ClaimedAt) {
+				// Requested before the other pipeline posted: a late
+				// redelivery, which must not overwrite the newer status.
+				log.InfoContext(ctx, "stale status request: another pipeline posted since", "other", rec.PipelineID)
+				return nil, nil
+			}
 			if cur := p.WorkflowState(cs.Workflow); cur != cs.State {
 				if post, err := forgelink.Transition(cur, cs.State); err != nil || !post {
 					log.InfoContext(ctx, "stale status request: nothing posted", "reported", string(cur))
