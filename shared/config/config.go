@@ -47,6 +47,7 @@ type Config struct {
 	IntakeQueueURL   string // FORGELINK_INTAKE_QUEUE_URL
 	PipelinesTable   string // FORGELINK_PIPELINES_TABLE
 	KeysTable        string // FORGELINK_KEYS_TABLE
+	UsersTable       string // FORGELINK_USERS_TABLE
 	PipelinesQueue   string // FORGELINK_PIPELINES_QUEUE_URL: created pipelines, for the executor
 	StatusQueue      string // FORGELINK_STATUS_QUEUE_URL: commit status requests
 }
@@ -83,6 +84,7 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		IntakeQueueURL:   get("FORGELINK_INTAKE_QUEUE_URL", ""),
 		PipelinesTable:   get("FORGELINK_PIPELINES_TABLE", ""),
 		KeysTable:        get("FORGELINK_KEYS_TABLE", ""),
+		UsersTable:       get("FORGELINK_USERS_TABLE", ""),
 		PipelinesQueue:   get("FORGELINK_PIPELINES_QUEUE_URL", ""),
 		StatusQueue:      get("FORGELINK_STATUS_QUEUE_URL", ""),
 	}

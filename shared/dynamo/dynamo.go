@@ -28,6 +28,7 @@ const (
 	DeliveriesTableID = "DeliveriesTable"
 	PipelinesTableID  = "PipelinesTable"
 	KeysTableID       = "KeysTable"
+	UsersTableID      = "UsersTable"
 )
 
 // The environment variables that name the tables; template.yaml sets them
@@ -37,6 +38,7 @@ const (
 	DeliveriesTableEnv = "FORGELINK_DELIVERIES_TABLE"
 	PipelinesTableEnv  = "FORGELINK_PIPELINES_TABLE"
 	KeysTableEnv       = "FORGELINK_KEYS_TABLE"
+	UsersTableEnv      = "FORGELINK_USERS_TABLE"
 )
 
 // Tables names the store's tables.
@@ -45,17 +47,18 @@ type Tables struct {
 	Deliveries string // deliveries; hash key pk (hook id), range key sk (delivery id)
 	Pipelines  string // pipelines, delivery records, open PRs; hash key pk, range key sk (see pipelines.go)
 	Keys       string // checkout keys, SSH keys, runner tokens; hash key pk, range key sk (see keys.go)
+	Users      string // users, sessions, API tokens, OAuth states; hash key pk, range key sk (see users.go)
 }
 
 // TablesOf returns the table names in cfg.
 func TablesOf(cfg *config.Config) Tables {
-	return Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable, Keys: cfg.KeysTable}
+	return Tables{Projects: cfg.ProjectsTable, Deliveries: cfg.DeliveriesTable, Pipelines: cfg.PipelinesTable, Keys: cfg.KeysTable, Users: cfg.UsersTable}
 }
 
 // Names maps the tables' logical ids in template.yaml to t's names, as
 // CreateTables wants them.
 func (t Tables) Names() map[string]string {
-	return map[string]string{ProjectsTableID: t.Projects, DeliveriesTableID: t.Deliveries, PipelinesTableID: t.Pipelines, KeysTableID: t.Keys}
+	return map[string]string{ProjectsTableID: t.Projects, DeliveriesTableID: t.Deliveries, PipelinesTableID: t.Pipelines, KeysTableID: t.Keys, UsersTableID: t.Users}
 }
 
 // TablesFromEnv reads the table names from FORGELINK_PROJECTS_TABLE,

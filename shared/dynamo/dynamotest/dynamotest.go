@@ -183,10 +183,10 @@ func New(t testing.TB) (*dynamodb.Client, dynamo.Tables) {
 	}
 	// A random part keeps test binaries that share a DYNAMODB_ENDPOINT apart.
 	prefix := fmt.Sprintf("forgelink-test-%d-%s", seq.Add(1), strings.ToLower(rand.Text()[:8]))
-	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries", Pipelines: prefix + "-pipelines", Keys: prefix + "-keys"}
+	tables := dynamo.Tables{Projects: prefix + "-projects", Deliveries: prefix + "-deliveries", Pipelines: prefix + "-pipelines", Keys: prefix + "-keys", Users: prefix + "-users"}
 	// Registered first, so tables of a half-done CreateTables go too.
 	t.Cleanup(func() {
-		for _, name := range []string{tables.Projects, tables.Deliveries, tables.Pipelines, tables.Keys} {
+		for _, name := range []string{tables.Projects, tables.Deliveries, tables.Pipelines, tables.Keys, tables.Users} {
 			_, err := c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 			var missing *types.ResourceNotFoundException
 			if err != nil && !errors.As(err, &missing) {
