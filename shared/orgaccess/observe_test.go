@@ -235,3 +235,38 @@ func TestSweepScope(t *testing.T) {
 		}
 	}
 }
+
+// TestOrgChangeJudgedOnWholeOrg: a check of one project judges its org
+// from all the org's projects (the old code logged acme ok→hook_missing
+// and back while acme stayed restricted on its other project), and a
+// refusal recorded by Observe logs the org's change at once (the old code
+// never logged it).
+func TestOrgChangeJudgedOnWholeOrg(t *testing.T) {
+	f := newFixture(t)
+	f.followRepo(t, "gh/acme/a")
+	f.followRepo(t, "gh/acme/b")
+	f.sweep(t, orgaccess.Scope{})
+	changes := func() []string {
+		var out []string
+		for _, e := range f.logs.entries(t, "org_access_changed") {
+			out = append(out, fmt.Sprintf("%v %v→%v", e["org"], e["old"], e["new"]))
+		}
+		return out
+	}
+	// b's token is refused by a caller: acme turns token_revoked now.
+	f.svc.Observe(context.Background(), mustSlug("gh/acme/b"), forgelink.Errorf(forgelink.Unauthorized, "Bad credentials"))
+	if diff := cmp.Diff([]string{"gh/acme ok→token_revoked"}, changes()); diff != "" {
+		t.Errorf("after Observe (-want +got):\n%s", diff)
+	}
+	// a's hook is deleted and only a is checked: acme stays token_revoked.
+	a := f.project(t, "gh/acme/a")
+	f.gh.DeleteHookDirect("acme/a", a.WebhookVCSID)
+	slug := mustSlug("gh/acme/a")
+	res := f.sweep(t, orgaccess.Scope{VCS: forgelink.GitHub, Org: "acme", Project: &slug})
+	if len(res.Orgs) != 1 || res.Orgs[0].State != forgelink.AccessTokenRevoked || len(res.Orgs[0].Projects) != 2 {
+		t.Errorf("project-scoped check answered %+v, want acme token_revoked with both projects", res.Orgs)
+	}
+	if got := changes(); len(got) != 1 {
+		t.Errorf("org changes after a project-scoped check = %v, want only the first", got)
+	}
+}

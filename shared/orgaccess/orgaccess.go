@@ -173,20 +173,27 @@ type Result struct {
 // listed: a VCS or store failure defers that project to the next sweep.
 func (s *Service) Sweep(ctx context.Context, scope Scope) (*Result, error) {
 	res := &Result{Started: s.now()}
-	projects, err := s.projects(ctx, scope)
+	all, err := s.following(ctx)
 	if err != nil {
 		return nil, err
 	}
+	projects, err := inScope(all, scope)
+	if err != nil {
+		return nil, err
+	}
+	// An org's state is judged from all its projects, also when the scope
+	// is one project of it.
+	orgs := groupByOrg(all)
 	byOrg := groupByOrg(projects)
 	before := map[string]Org{}
-	for key, ps := range byOrg {
-		before[key] = s.summary(ps)
+	for key := range byOrg {
+		before[key] = s.summary(orgs[key])
 	}
 	var mu sync.Mutex
-	swept := make(map[string][]*forgelink.Project, len(byOrg))
+	swept := map[string]*forgelink.Project{}
 	sem := make(chan struct{}, cmp.Or(s.Concurrency, DefaultConcurrency))
 	var wg sync.WaitGroup
-	for key, ps := range byOrg {
+	for _, ps := range byOrg {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -196,19 +203,24 @@ func (s *Service) Sweep(ctx context.Context, scope Scope) (*Result, error) {
 			defer cancel()
 			after, checked, deferred := s.sweepOrg(octx, ps)
 			mu.Lock()
-			swept[key] = after
+			for _, p := range after {
+				swept[p.Slug.String()] = p
+			}
 			res.Checked += checked
 			res.Deferred += deferred
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	for key, ps := range swept {
-		org := s.summary(ps)
-		if old := before[key]; old.State != org.State {
-			s.log().InfoContext(ctx, "org_access_changed", "org", org.Slug, "old", string(cmp.Or(old.State, forgelink.AccessOK)), "new", string(org.State),
-				"projects", len(org.Projects))
+	for key := range byOrg {
+		ps := slices.Clone(orgs[key])
+		for i, p := range ps {
+			if np := swept[p.Slug.String()]; np != nil {
+				ps[i] = np
+			}
 		}
+		org := s.summary(ps)
+		s.logChange(ctx, before[key], org)
 		res.Orgs = append(res.Orgs, org)
 	}
 	slices.SortFunc(res.Orgs, func(a, b Org) int { return strings.Compare(a.Slug, b.Slug) })
@@ -216,6 +228,16 @@ func (s *Service) Sweep(ctx context.Context, scope Scope) (*Result, error) {
 	s.log().InfoContext(ctx, "org access sweep done", "orgs", len(res.Orgs), "checked", res.Checked, "deferred", res.Deferred,
 		"duration_ms", res.Finished.Sub(res.Started).Milliseconds())
 	return res, nil
+}
+
+// logChange logs an org's change of state once, as org_access_changed.
+func (s *Service) logChange(ctx context.Context, before, after Org) {
+	old := cmp.Or(before.State, forgelink.AccessOK)
+	if old == after.State {
+		return
+	}
+	s.log().InfoContext(ctx, "org_access_changed", "org", after.Slug, "old", string(old), "new", string(after.State),
+		"projects", len(after.Projects))
 }
 
 // Status reports the stored access of the organizations in scope, without
@@ -243,6 +265,13 @@ func (s *Service) Observe(ctx context.Context, slug forgelink.Slug, cause error)
 		return
 	}
 	msg := cmp.Or(forgelink.MessageOf(cause), cause.Error())
+	var before Org
+	if all, err := s.following(ctx); err == nil {
+		if ps := groupByOrg(all)[orgKey(slug)]; len(ps) > 0 {
+			before = s.summary(ps)
+		}
+	}
+	changed := false
 	err := s.update(ctx, slug, func(p *forgelink.Project) bool {
 		acc := copyAccess(p.Access)
 		if acc.State == state && acc.Detail == msg {
@@ -250,22 +279,53 @@ func (s *Service) Observe(ctx context.Context, slug forgelink.Slug, cause error)
 		}
 		s.setState(ctx, p, acc, state, msg, nil)
 		p.Access = acc
+		changed = true
 		return true
 	})
 	if err != nil {
 		s.log().WarnContext(ctx, "could not record an access refusal", "project", slug.String(), "err", err)
+		return
+	}
+	if !changed || before.Slug == "" {
+		return
+	}
+	if all, err := s.following(ctx); err == nil {
+		if ps := groupByOrg(all)[orgKey(slug)]; len(ps) > 0 {
+			s.logChange(ctx, before, s.summary(ps))
+		}
 	}
 }
 
-// projects lists the followed projects in scope.
-func (s *Service) projects(ctx context.Context, scope Scope) ([]*forgelink.Project, error) {
+// following lists every followed project.
+func (s *Service) following(ctx context.Context) ([]*forgelink.Project, error) {
 	all, err := s.Store.ListProjects(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("org access: %w", err)
 	}
 	var out []*forgelink.Project
 	for _, p := range all {
-		if p.State == forgelink.Following && scope.has(p) {
+		if p.State == forgelink.Following {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// projects lists the followed projects in scope.
+func (s *Service) projects(ctx context.Context, scope Scope) ([]*forgelink.Project, error) {
+	all, err := s.following(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inScope(all, scope)
+}
+
+// inScope returns the projects of all in scope; NotFound when a scope
+// names a project or org without followed projects.
+func inScope(all []*forgelink.Project, scope Scope) ([]*forgelink.Project, error) {
+	var out []*forgelink.Project
+	for _, p := range all {
+		if scope.has(p) {
 			out = append(out, p)
 		}
 	}
