@@ -118,7 +118,7 @@ func TestAccessCheckHook(t *testing.T) {
 		{
 			name: "not an admin", wantKind: forgelink.Forbidden,
 			setup: func(x *accessFixture) string {
-				x.b.SetPermission(forgeRepo, "write")
+				x.b.SetPermission(forgeRepo, vcsfake.BitbucketUsername, "write")
 				return x.hook.ID
 			},
 		},

@@ -96,17 +96,24 @@ func (c *client) do(ctx context.Context, method, u string, in, out any) error {
 // returns the answer's ETag ("" when none); a 304 is no error, leaves out
 // untouched and is Probe{NotModified: true, ETag: etag}.
 func (c *client) conditional(ctx context.Context, method, u, etag string, in, out any) (forgelink.Probe, error) {
+	p, _, err := c.send(ctx, method, u, etag, in, out)
+	return p, err
+}
+
+// send is conditional that also returns the header of a 2xx or 304
+// answer.
+func (c *client) send(ctx context.Context, method, u, etag string, in, out any) (forgelink.Probe, http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return forgelink.Probe{}, err
+			return forgelink.Probe{}, nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return forgelink.Probe{}, err
+		return forgelink.Probe{}, nil, err
 	}
 	req.Header.Set("Authorization", c.auth)
 	req.Header.Set("Accept", "application/json")
@@ -119,25 +126,25 @@ func (c *client) conditional(ctx context.Context, method, u, etag string, in, ou
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return forgelink.Probe{}, err
+		return forgelink.Probe{}, nil, err
 	}
 	defer resp.Body.Close()
 	if etag != "" && resp.StatusCode == http.StatusNotModified {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return forgelink.Probe{ETag: etag, NotModified: true}, nil
+		return forgelink.Probe{ETag: etag, NotModified: true}, resp.Header, nil
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return forgelink.Probe{}, newAPIError(req, resp)
+		return forgelink.Probe{}, nil, newAPIError(req, resp)
 	}
 	p := forgelink.Probe{ETag: resp.Header.Get("ETag")}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return p, nil
+		return p, resp.Header, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return forgelink.Probe{}, &decodeError{method: method, url: req.URL.Redacted(), err: err}
+		return forgelink.Probe{}, nil, &decodeError{method: method, url: req.URL.Redacted(), err: err}
 	}
-	return p, nil
+	return p, resp.Header, nil
 }
 
 // decodeError is a 2xx response whose body is not the JSON expected.

@@ -64,7 +64,7 @@ func TestForgeRepository(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, f := forgeSetup(t)
 			b.AddRepo(forgeRepo, tc.branch, tc.private)
-			b.SetPermission(forgeRepo, tc.permission)
+			b.SetPermission(forgeRepo, vcsfake.BitbucketUsername, tc.permission)
 			if tc.fail != 0 {
 				b.FailNext(http.MethodGet, "/user/permissions/repositories", tc.fail, 1)
 			}
@@ -462,7 +462,7 @@ func TestForgeErrors(t *testing.T) {
 			wantKind: forgelink.NotFound, wantMsg: "repository octo-ws/nope not found", wantPrefix: "bitbucket: get repository octo-ws/nope: ", wantRetry: -1,
 		},
 		{
-			name: "not an admin", setup: func(b *vcsfake.Bitbucket) { b.SetPermission(forgeRepo, "write") }, call: ensureHook,
+			name: "not an admin", setup: func(b *vcsfake.Bitbucket) { b.SetPermission(forgeRepo, vcsfake.BitbucketUsername, "write") }, call: ensureHook,
 			wantKind: forgelink.Forbidden, wantMsg: "administrator", wantPrefix: "bitbucket: list hooks of " + forgeRepo + ": ", wantRetry: -1,
 		},
 		{

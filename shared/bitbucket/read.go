@@ -288,18 +288,29 @@ func (f *Forge) DeleteUserKey(ctx context.Context, id string) error {
 // does not guess: a token that may not ask (workspace and repository
 // access tokens) gets the error.
 func (f *Forge) RepoAdmin(ctx context.Context, slug forgelink.Slug) (bool, error) {
+	perm, err := f.permissionOn(ctx, slug)
+	if err != nil {
+		return false, err
+	}
+	return perm == "admin", nil
+}
+
+// permissionOn returns the token user's permission on the repository as
+// /user/permissions/repositories?q=repository.full_name="..." lists it
+// ("admin", "write", "read"), or "" when it is not listed.
+func (f *Forge) permissionOn(ctx context.Context, slug forgelink.Slug) (string, error) {
 	q := `repository.full_name="` + bbqlEscape(slug.FullName()) + `"`
 	u := f.c.url("user", "permissions", "repositories") + "?q=" + url.QueryEscape(q)
-	admin := false
+	perm := ""
 	err := list(ctx, f.c, u, func(p repositoryPermission) {
 		if strings.EqualFold(p.Repository.FullName, slug.FullName()) {
-			admin = p.Permission == "admin"
+			perm = p.Permission
 		}
 	})
 	if err != nil {
-		return false, fmt.Errorf("bitbucket: get permission on %s: %w", slug.FullName(), classify(err, "permission on repository "+slug.FullName()))
+		return "", fmt.Errorf("bitbucket: get permission on %s: %w", slug.FullName(), classify(err, "permission on repository "+slug.FullName()))
 	}
-	return admin, nil
+	return perm, nil
 }
 
 var _ forgelink.RevisionResolver = (*Forge)(nil)

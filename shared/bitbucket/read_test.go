@@ -295,7 +295,7 @@ func TestReadRepoAdmin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, f := readSetup(t)
 			b.AddRepo("octo-ws/other", "main", false) // admin there, and listed unless q filters
-			b.SetPermission(readRepo, tc.permission)
+			b.SetPermission(readRepo, vcsfake.BitbucketUsername, tc.permission)
 			if tc.fail != 0 {
 				b.FailNext(http.MethodGet, "/user/permissions/repositories", tc.fail, 1)
 			}

@@ -1,7 +1,6 @@
 package vcsfake
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,8 +13,8 @@ import (
 	"time"
 )
 
-// BitbucketUsername is the username of the user every Bitbucket fake token
-// belongs to.
+// BitbucketUsername is the username (and nickname) of the user of the
+// token the Bitbucket fake is created with (Token). AddUser adds others.
 const BitbucketUsername = "octocat"
 
 // bitbucketPrefix is the path the Bitbucket Cloud API lives under.
@@ -36,14 +35,19 @@ var BitbucketHookEvents = []string{
 	"pullrequest:changes_request_removed",
 }
 
-// Bitbucket is a fake Bitbucket Cloud REST API 2.0, served under /2.0/.
+// Bitbucket is a fake Bitbucket Cloud REST API 2.0, served under /2.0/,
+// with the OAuth 2 web flow under WebURL + "/site/oauth2/".
 type Bitbucket struct {
 	// URL is the API base to configure (BITBUCKET_API_URL): Server.URL +
 	// "/2.0/", with the trailing slash.
 	URL string
-	// Token is the access token the fake accepts as "Authorization:
-	// Bearer". SetToken("user:app_password") makes it accept that pair as
-	// basic auth instead.
+	// WebURL is the web host (bitbucket.org's place): Server.URL, without
+	// a trailing slash.
+	WebURL string
+	// Token is the access token of BitbucketUsername the fake accepts as
+	// "Authorization: Bearer"; it does not expire. SetToken("user:app_password")
+	// makes it accept that pair as basic auth instead. AddUser and the
+	// OAuth flow make more.
 	Token string
 	// Server is the underlying server; it is closed when the test ends.
 	Server *httptest.Server
@@ -57,6 +61,13 @@ type Bitbucket struct {
 	// statusPosts counts the build statuses POST accepted, in any
 	// repository.
 	statusPosts int
+	// owner is BitbucketUsername, the user of Token; users are all users
+	// by lower-case nickname, tokens what each token the fake accepts
+	// stands for.
+	owner  *bbUser
+	users  map[string]*bbUser
+	tokens map[string]*bbToken
+	oauth2 bbOAuth
 }
 
 type bbRepo struct {
@@ -64,13 +75,15 @@ type bbRepo struct {
 	fullName   string
 	mainBranch string
 	private    bool
-	permission string
-	keys       []*bbKey
-	hooks      []*bbHook
-	statuses   []*bbStatus                  // current: one per (commit, key), by first post
-	statusLog  []BuildStatus                // every accepted post, oldest first
-	files      map[string]map[string][]byte // ref -> path -> content
-	pulls      []*bbPull
+	// perms are the users' permissions set by SetPermission, by
+	// lower-case nickname; see access for the defaults.
+	perms     map[string]string
+	keys      []*bbKey
+	hooks     []*bbHook
+	statuses  []*bbStatus                  // current: one per (commit, key), by first post
+	statusLog []BuildStatus                // every accepted post, oldest first
+	files     map[string]map[string][]byte // ref -> path -> content
+	pulls     []*bbPull
 }
 
 type bbKey struct {
@@ -88,23 +101,30 @@ type bbHook struct {
 // NewBitbucket starts a fake Bitbucket Cloud API for the test.
 func NewBitbucket(t testing.TB) *Bitbucket {
 	t.Helper()
+	owner := &bbUser{nickname: BitbucketUsername, uuid: BitbucketUserUUID, displayName: BitbucketDisplayName}
 	b := &Bitbucket{
 		Token:       "bbat_" + randomHex(18),
 		core:        newCore(t),
 		repos:       map[string]*bbRepo{},
 		accountKeys: map[string]bool{},
 		workspaces:  map[string]string{},
+		owner:       owner,
+		users:       map[string]*bbUser{lower(BitbucketUsername): owner},
+		tokens:      map[string]*bbToken{},
+		oauth2:      newBBOAuth(),
 	}
+	b.tokens[b.Token] = &bbToken{user: owner, scopes: slices.Clone(BitbucketDefaultScopes)}
 	b.core.token = b.Token
 	b.Server = httptest.NewServer(b)
 	t.Cleanup(b.Server.Close)
 	b.URL = b.Server.URL + bitbucketPrefix + "/"
+	b.WebURL = b.Server.URL
 	return b
 }
 
 // AddRepo adds a repository ("workspace/slug"), or changes its main branch
-// and visibility if it exists. The token's user is its admin (see
-// SetPermission).
+// and visibility if it exists. BitbucketUsername is its admin; other users
+// see it only if it is public, or as SetPermission says.
 func (b *Bitbucket) AddRepo(fullName, mainBranch string, private bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -114,16 +134,7 @@ func (b *Bitbucket) AddRepo(fullName, mainBranch string, private bool) {
 	}
 	b.repos[lower(fullName)] = &bbRepo{
 		uuid: newUUID(), fullName: fullName, mainBranch: mainBranch, private: private,
-		permission: "admin",
 	}
-}
-
-// SetPermission sets the token user's permission on the repository:
-// "admin", "write" or "read". Key and hook calls of non-admins answer 403.
-func (b *Bitbucket) SetPermission(fullName, permission string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.mustRepo(fullName).permission = permission
 }
 
 // RegisterAccountKey registers publicKey as some account's SSH key: adding
@@ -231,13 +242,22 @@ func (b *Bitbucket) mustRepo(fullName string) *bbRepo {
 	return r
 }
 
-// ServeHTTP answers one API request.
+// ServeHTTP answers one API request, or one of the OAuth flow.
 func (b *Bitbucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{ResponseWriter: w, before: func(_ http.Header, status int) {
+	api := !strings.HasPrefix(r.URL.Path, "/site/oauth2/")
+	rec := &recorder{ResponseWriter: w, before: func(h http.Header, status int) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.log(r, status)
+		// A response given to FailNextResponse keeps its own.
+		if who, _ := b.caller(r); api && who != nil && len(who.scopes) > 0 && h.Values("X-OAuth-Scopes") == nil {
+			h.Set("X-OAuth-Scopes", strings.Join(who.scopes, ", "))
+		}
 	}}
+	if !api {
+		write(rec, r, b.oauthAnswer(r))
+		return
+	}
 	write(rec, r, b.answer(r))
 }
 
@@ -253,7 +273,11 @@ func bbError(status int, message string, fields map[string][]string) *response {
 func (b *Bitbucket) answer(r *http.Request) *response {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.authenticated(r) {
+	who, expired := b.caller(r)
+	switch {
+	case expired:
+		return bbError(http.StatusUnauthorized, "Access token expired.", nil)
+	case who == nil:
 		return bbError(http.StatusUnauthorized, "Token is invalid, expired, or not supported for this endpoint.", nil)
 	}
 	if f := b.takeFault(r); f != nil {
@@ -262,19 +286,7 @@ func (b *Bitbucket) answer(r *http.Request) *response {
 	if !strings.HasPrefix(r.URL.Path, bitbucketPrefix+"/") {
 		return bbError(http.StatusNotFound, "Resource not found", nil)
 	}
-	return b.route(r, splitPath(strings.TrimPrefix(r.URL.Path, bitbucketPrefix)))
-}
-
-func (b *Bitbucket) authenticated(r *http.Request) bool {
-	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	switch {
-	case strings.EqualFold(scheme, "bearer"):
-		return cred == b.token && !strings.Contains(b.token, ":")
-	case strings.EqualFold(scheme, "basic"):
-		pair, err := base64.StdEncoding.DecodeString(cred)
-		return err == nil && strings.Contains(b.token, ":") && string(pair) == b.token
-	}
-	return false
+	return b.route(r, who, splitPath(strings.TrimPrefix(r.URL.Path, bitbucketPrefix)))
 }
 
 func (b *Bitbucket) faultResponse(f *fault) *response {
@@ -307,60 +319,74 @@ func (b *Bitbucket) faultResponse(f *fault) *response {
 
 var bbQueryFullName = regexp.MustCompile(`repository\.full_name\s*=\s*"([^"]*)"`)
 
-// route answers an authenticated request. b.mu is held.
-func (b *Bitbucket) route(r *http.Request, s []string) *response {
+// route answers an authenticated request from who. b.mu is held.
+func (b *Bitbucket) route(r *http.Request, who *bbToken, s []string) *response {
 	m := r.Method
 	switch {
 	case len(s) == 1 && s[0] == "user" && m == http.MethodGet:
-		return jsonResponse(http.StatusOK, map[string]any{
-			"type": "user", "username": BitbucketUsername, "nickname": BitbucketUsername,
-			"display_name": "Octo Cat", "uuid": "{00000000-0000-4000-8000-000000000001}",
-			"account_id": "557058:00000000-0000-0000-0000-000000000001",
-		})
+		return jsonResponse(http.StatusOK, bbUserJSON(who.user))
 	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "repositories" && m == http.MethodGet:
-		return b.permissions(r)
+		return b.permissions(r, who)
 	case len(s) == 3 && s[0] == "user" && s[1] == "permissions" && s[2] == "workspaces" && m == http.MethodGet:
-		return b.workspacePermissions(r)
+		return b.workspacePermissions(r, who)
 	case len(s) == 2 && s[0] == "user" && s[1] == "emails" && m == http.MethodGet:
-		return b.userEmails(r)
+		return b.userEmails(r, who)
+	case len(s) == 1 && s[0] == "repositories" && m == http.MethodGet:
+		return b.listRepos(r, who)
 	case len(s) >= 3 && s[0] == "repositories":
 		repo, ok := b.repos[lower(s[1]+"/"+s[2])]
-		if !ok {
+		perm, visible := "", false
+		if ok {
+			perm, visible = b.access(repo, who.user)
+		}
+		if !visible {
+			// Hidden from this user: the same 404 as no repository.
 			return bbError(http.StatusNotFound, "Repository "+s[1]+"/"+s[2]+" not found", nil)
 		}
-		return b.repoRoute(r, repo, s[3:])
+		return b.repoRoute(r, repo, perm, s[3:])
 	}
 	return bbError(http.StatusNotFound, "Resource not found", nil)
 }
 
-func (b *Bitbucket) permissions(r *http.Request) *response {
+// permissions answers GET /2.0/user/permissions/repositories: one
+// repository_permission for each repository who has a permission on (not
+// the public ones it merely sees), filtered by
+// q=repository.full_name="...". b.mu is held.
+func (b *Bitbucket) permissions(r *http.Request, who *bbToken) *response {
 	var want string
 	if m := bbQueryFullName.FindStringSubmatch(r.URL.Query().Get("q")); m != nil {
 		want = lower(m[1])
 	}
-	var repos []*bbRepo
+	type item struct {
+		repo *bbRepo
+		perm string
+	}
+	var items []item
 	for name, repo := range b.repos {
-		if want == "" || name == want {
-			repos = append(repos, repo)
+		if perm, _ := b.access(repo, who.user); perm != "" && (want == "" || name == want) {
+			items = append(items, item{repo, perm})
 		}
 	}
-	slices.SortFunc(repos, func(x, y *bbRepo) int { return strings.Compare(x.fullName, y.fullName) })
-	return b.page(r, len(repos), func(i int) any {
+	slices.SortFunc(items, func(x, y item) int { return strings.Compare(x.repo.fullName, y.repo.fullName) })
+	return b.page(r, len(items), func(i int) any {
 		return map[string]any{
 			"type":       "repository_permission",
-			"permission": repos[i].permission,
-			"repository": map[string]any{"type": "repository", "full_name": repos[i].fullName, "uuid": repos[i].uuid},
-			"user":       map[string]any{"type": "user", "nickname": BitbucketUsername},
+			"permission": items[i].perm,
+			"repository": map[string]any{"type": "repository", "full_name": items[i].repo.fullName, "uuid": items[i].repo.uuid},
+			"user":       bbUserRef(who.user),
 		}
 	})
 }
 
-func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, s []string) *response {
+// repoRoute answers a request under /repositories/{w}/{r} from a user
+// with permission perm ("" for a public repository the user merely sees).
+// b.mu is held.
+func (b *Bitbucket) repoRoute(r *http.Request, repo *bbRepo, perm string, s []string) *response {
 	m := r.Method
 	switch {
 	case len(s) == 0 && m == http.MethodGet:
 		return jsonResponse(http.StatusOK, b.repoJSON(r, repo))
-	case len(s) >= 1 && (s[0] == "deploy-keys" || s[0] == "hooks") && repo.permission != "admin":
+	case len(s) >= 1 && (s[0] == "deploy-keys" || s[0] == "hooks") && perm != "admin":
 		return bbError(http.StatusForbidden, "You must be an administrator of this repository to perform this action.", nil)
 	case len(s) == 1 && s[0] == "deploy-keys" && m == http.MethodGet:
 		return b.page(r, len(repo.keys), func(i int) any { return b.keyJSON(r, repo, repo.keys[i]) })

@@ -36,8 +36,8 @@ var bbQueryWorkspace = regexp.MustCompile(`workspace\.slug\s*=\s*"([^"]*)"`)
 
 // workspacePermissions answers GET /2.0/user/permissions/workspaces, one
 // workspace_membership per workspace, filtered by q=workspace.slug="...".
-// b.mu is held.
-func (b *Bitbucket) workspacePermissions(r *http.Request) *response {
+// The memberships are the fake's one set, whoever asks. b.mu is held.
+func (b *Bitbucket) workspacePermissions(r *http.Request, who *bbToken) *response {
 	var want string
 	if m := bbQueryWorkspace.FindStringSubmatch(r.URL.Query().Get("q")); m != nil {
 		want = lower(m[1])
@@ -67,11 +67,8 @@ func (b *Bitbucket) workspacePermissions(r *http.Request) *response {
 		return map[string]any{
 			"type":       "workspace_membership",
 			"permission": perms[ws],
-			"user": map[string]any{
-				"type": "user", "nickname": BitbucketUsername, "display_name": "Octo Cat",
-				"uuid": "{00000000-0000-4000-8000-000000000001}",
-			},
-			"workspace": map[string]any{"type": "workspace", "slug": slugs[ws], "name": slugs[ws]},
+			"user":       bbUserRef(who.user),
+			"workspace":  map[string]any{"type": "workspace", "slug": slugs[ws], "name": slugs[ws]},
 		}
 	})
 }

@@ -269,8 +269,13 @@ func (b *Bitbucket) pullJSON(r *http.Request, repo *bbRepo, p *bbPull) map[strin
 	}
 }
 
-// userEmails answers GET /user/emails. b.mu is held.
-func (b *Bitbucket) userEmails(r *http.Request) *response {
+// userEmails answers GET /user/emails: 403 to a token with scopes but not
+// email, as Bitbucket answers. The addresses are the fake's one set,
+// whoever asks. b.mu is held.
+func (b *Bitbucket) userEmails(r *http.Request, who *bbToken) *response {
+	if len(who.scopes) > 0 && !slices.Contains(who.scopes, "email") {
+		return bbError(http.StatusForbidden, "Your credentials lack one or more required privilege scopes.", nil)
+	}
 	return b.page(r, len(b.emails), func(i int) any {
 		e := b.emails[i]
 		return map[string]any{

@@ -83,16 +83,18 @@ type fault struct {
 	body           []byte // nil: the VCS's default body for status
 }
 
-// core is what both fakes share: faults, the request log and the token.
+// core is what both fakes share: faults, the request log, the original
+// user's token and the OAuth codes.
 type core struct {
 	t  testing.TB
 	mu sync.Mutex
 
-	token    string
+	token    string // the original user's current token: Token, or SetToken's
 	faults   []*fault
 	requests []Request
 	nextID   int64
 	emails   []Email
+	oauth    oauthState
 }
 
 // newCore returns the shared state of a fake for t.
@@ -174,14 +176,6 @@ func (c *core) Requests() []Request {
 // client that has its answer finds it in Requests. c.mu must be held.
 func (c *core) log(r *http.Request, status int) {
 	c.requests = append(c.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: status})
-}
-
-// SetToken changes the token the fake accepts; the old one then gets 401.
-// The Token field keeps the token the fake was created with.
-func (c *core) SetToken(token string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.token = token
 }
 
 // id returns a new numeric id. c.mu must be held.

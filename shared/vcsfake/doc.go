@@ -34,6 +34,33 @@
 // with the hook's current secret, to the hook's URL before answering 202
 // (Redeliveries lists the GUIDs).
 //
+// Each fake has several users. Token belongs to the original user
+// (GitHubLogin, BitbucketUsername), an admin of every repository; AddUser
+// adds a user and returns a token for it, and SetPermission sets a user's
+// role on a repository ("" hides it: 404, as the VCS answers). GET /user
+// answers the token's user, GitHub's /user/repos and Bitbucket's
+// /repositories?role=member and /user/permissions/repositories list what
+// the user may see, paginated. Every answer to a token lists its scopes in
+// X-OAuth-Scopes (SetScopes).
+//
+// The fakes also play the VCSs' OAuth web flows on their own server (WebURL
+// is GITHUB_WEB_URL, or bitbucket.org's place): GitHub's
+// /login/oauth/authorize and /login/oauth/access_token (SetOAuthClient,
+// SetAuthorizeUser, SetGrantedScopes; refusals are HTTP 200 with an
+// "error", as GitHub answers), Bitbucket's /site/oauth2/authorize and
+// /site/oauth2/access_token (SetOAuthConsumer; codes, refresh tokens,
+// access tokens that expire after two hours or at ExpireToken, refresh
+// token rotation with SetRefreshRotation). Codes are single-use;
+// OAuthExchanges and OAuthExchangeLog tell what the token endpoint
+// answered.
+//
+//	gh.SetOAuthClient("Iv1.client", "secret")
+//	hubot := gh.AddUser("hubot", 583231, "Hubot") // a token for hubot
+//	gh.SetPermission("octo-org/hello-world", "hubot", "pull")
+//	gh.SetAuthorizeUser("hubot") // who signs in on the authorize page
+//	conf := &oauth2.Config{ClientID: "Iv1.client", ClientSecret: "secret", Endpoint: oauth2.Endpoint{
+//		AuthURL: gh.WebURL + "/login/oauth/authorize", TokenURL: gh.WebURL + "/login/oauth/access_token"}}
+//
 // The fakes are safe for concurrent use; the Direct methods change state as
 // someone using the VCS's web interface would, without a request.
 package vcsfake

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// GitHubLogin is the login of the user every GitHub fake token belongs to.
+// GitHubLogin is the login of the user of the token the GitHub fake is
+// created with (Token). AddUser adds others.
 const GitHubLogin = "octocat"
 
 // GitHubRateLimit is the X-RateLimit-Limit the GitHub fake reports.
@@ -24,13 +25,18 @@ const gitHubPrefix = "/api/v3"
 
 // GitHub is a fake GitHub REST API. It serves the API both under /api/v3/
 // (GitHub Enterprise Server's form, which URL uses) and at the root
-// (github.com's form: Server.URL + "/").
+// (github.com's form: Server.URL + "/"), and the OAuth web flow at
+// WebURL + "/login/oauth/...".
 type GitHub struct {
 	// URL is the API base to configure (GITHUB_API_URL): Server.URL +
 	// "/api/v3/", with the trailing slash.
 	URL string
-	// Token is the token the fake accepts as "Authorization: Bearer" or
-	// "token" (see SetToken).
+	// WebURL is the web host to configure (GITHUB_WEB_URL): Server.URL,
+	// without a trailing slash.
+	WebURL string
+	// Token is the token of GitHubLogin the fake accepts as
+	// "Authorization: Bearer" or "token" (see SetToken). AddUser and the
+	// OAuth web flow make more.
 	Token string
 	// Server is the underlying server; it is closed when the test ends.
 	Server *httptest.Server
@@ -40,9 +46,15 @@ type GitHub struct {
 	repos      map[string]*ghRepo // by lower-case full name
 	restricted map[string]bool    // lower-case orgs with OAuth App access restrictions
 	userKeys   []*Key
-	scopes     []string // the token's classic OAuth scopes
-	remaining  int
-	reset      time.Time
+	// owner is GitHubLogin, the user of Token; users are all users by
+	// lower-case login, tokens what each token the fake accepts stands
+	// for.
+	owner     *ghUser
+	users     map[string]*ghUser
+	tokens    map[string]*ghToken
+	oauthApps ghOAuthApps
+	remaining int
+	reset     time.Time
 	// charged counts the requests that counted against the rate limit.
 	charged int
 	// roles are the token user's roles by lower-case org, set by
@@ -64,12 +76,14 @@ type ghRepo struct {
 	fullName      string
 	defaultBranch string
 	private       bool
-	admin         bool
-	keys          []*Key
-	hooks         []*ghHook
-	statuses      []ghStatus                   // oldest first
-	files         map[string]map[string][]byte // ref -> path -> content
-	pulls         []*ghPull
+	// perms are the users' roles set by SetPermission (and SetAdmin), by
+	// lower-case login; see role for the defaults.
+	perms    map[string]string
+	keys     []*Key
+	hooks    []*ghHook
+	statuses []ghStatus                   // oldest first
+	files    map[string]map[string][]byte // ref -> path -> content
+	pulls    []*ghPull
 	// redelivered are the GUIDs POST .../attempts redelivered, oldest
 	// first.
 	redelivered []string
@@ -88,6 +102,7 @@ type ghHook struct {
 func NewGitHub(t testing.TB) *GitHub {
 	t.Helper()
 	read := func(name string) []byte { return corpus(t, "github/errors/"+name) }
+	owner := &ghUser{login: GitHubLogin, id: GitHubUserID, name: GitHubUserName}
 	g := &GitHub{
 		Token: "gho_" + randomHex(18),
 		core:  newCore(t),
@@ -104,18 +119,24 @@ func NewGitHub(t testing.TB) *GitHub {
 		roles:      map[string]string{},
 		deliveries: map[string][]*HookDeliveryRecord{},
 		remaining:  GitHubRateLimit,
-		scopes:     slices.Clone(GitHubDefaultScopes),
+		owner:      owner,
+		users:      map[string]*ghUser{lower(GitHubLogin): owner},
+		tokens:     map[string]*ghToken{},
+		oauthApps:  ghOAuthApps{secrets: map[string]string{}, authorize: GitHubLogin, granted: map[string][]string{}},
 		reset:      time.Now().Add(time.Hour).Truncate(time.Second),
 	}
+	g.tokens[g.Token] = &ghToken{user: owner, scopes: slices.Clone(GitHubDefaultScopes)}
 	g.core.token = g.Token
 	g.Server = httptest.NewServer(g)
 	t.Cleanup(g.Server.Close)
 	g.URL = g.Server.URL + gitHubPrefix + "/"
+	g.WebURL = g.Server.URL
 	return g
 }
 
 // AddRepo adds a repository, or changes its default branch and visibility
-// if it exists. The token's user is its admin (see SetAdmin).
+// if it exists. GitHubLogin is its admin (see SetAdmin); other users see
+// it only if it is public, or as SetPermission says.
 func (g *GitHub) AddRepo(fullName, defaultBranch string, private bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -123,15 +144,18 @@ func (g *GitHub) AddRepo(fullName, defaultBranch string, private bool) {
 		r.defaultBranch, r.private = defaultBranch, private
 		return
 	}
-	g.repos[lower(fullName)] = &ghRepo{id: g.id(), fullName: fullName, defaultBranch: defaultBranch, private: private, admin: true}
+	g.repos[lower(fullName)] = &ghRepo{id: g.id(), fullName: fullName, defaultBranch: defaultBranch, private: private}
 }
 
-// SetAdmin sets whether the token's user is an admin of the repository.
+// SetAdmin sets whether GitHubLogin is an admin of the repository or may
+// only pull (SetPermission(fullName, GitHubLogin, "admin" or "pull")).
 // Like GitHub, the fake answers 404 to key and hook calls of non-admins.
 func (g *GitHub) SetAdmin(fullName string, admin bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.mustRepo(fullName).admin = admin
+	role := "pull"
+	if admin {
+		role = "admin"
+	}
+	g.SetPermission(fullName, GitHubLogin, role)
 }
 
 // SetOrgRestricted turns on or off OAuth App access restrictions for org:
@@ -276,8 +300,12 @@ func copyKeys(ks []*Key) []Key {
 	return out
 }
 
-// ServeHTTP answers one API request.
+// ServeHTTP answers one API request, or one of the OAuth web flow.
 func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/login/oauth/") {
+		g.serveOAuth(w, r)
+		return
+	}
 	rec := &recorder{ResponseWriter: w, before: func(h http.Header, status int) { g.sent(r, h, status) }}
 	rec.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 	rec.Header().Set("X-GitHub-Request-Id", strings.ToUpper(randomHex(8)))
@@ -288,8 +316,9 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	write(rec, r, resp)
 }
 
-// sent logs the request and adds the X-RateLimit headers just before the
-// response goes out; a 304 does not count against the limit, as on GitHub.
+// sent logs the request and adds the X-RateLimit headers (and, for a
+// valid token, X-OAuth-Scopes) just before the response goes out; a 304
+// does not count against the limit, as on GitHub.
 // A response that already has X-RateLimit-Remaining (FailNextResponse
 // playing a spent primary limit) keeps its own.
 func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
@@ -302,7 +331,9 @@ func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 			g.remaining--
 		}
 	}
-	h.Set("X-OAuth-Scopes", strings.Join(g.scopes, ", "))
+	if who := g.caller(r); who != nil && h.Values("X-OAuth-Scopes") == nil {
+		h.Set("X-OAuth-Scopes", strings.Join(who.scopes, ", "))
+	}
 	if h.Get("X-RateLimit-Remaining") != "" {
 		return
 	}
@@ -316,7 +347,8 @@ func (g *GitHub) sent(r *http.Request, h http.Header, status int) {
 func (g *GitHub) answer(r *http.Request) *response {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if resp := g.authenticate(r); resp != nil {
+	who, resp := g.authenticate(r)
+	if resp != nil {
 		return resp
 	}
 	if f := g.takeFault(r); f != nil {
@@ -329,22 +361,23 @@ func (g *GitHub) answer(r *http.Request) *response {
 		})
 	}
 	p := strings.TrimPrefix(r.URL.Path, gitHubPrefix)
-	return g.route(r, splitPath(p))
+	return g.route(r, who, splitPath(p))
 }
 
-func (g *GitHub) authenticate(r *http.Request) *response {
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		return jsonResponse(http.StatusUnauthorized, map[string]string{
+// authenticate returns what the request's token stands for, or the 401 to
+// answer. g.mu is held.
+func (g *GitHub) authenticate(r *http.Request) (*ghToken, *response) {
+	if r.Header.Get("Authorization") == "" {
+		return nil, jsonResponse(http.StatusUnauthorized, map[string]string{
 			"message":           "Requires authentication",
 			"documentation_url": "https://docs.github.com/rest",
 		})
 	}
-	scheme, tok, _ := strings.Cut(auth, " ")
-	if (!strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "token")) || tok != g.token {
-		return &response{status: http.StatusUnauthorized, body: g.bodies.badCredentials}
+	who := g.caller(r)
+	if who == nil {
+		return nil, &response{status: http.StatusUnauthorized, body: g.bodies.badCredentials}
 	}
-	return nil
+	return who, nil
 }
 
 func (g *GitHub) faultResponse(f *fault) *response {
@@ -391,25 +424,24 @@ func ghBadJSON() *response {
 	})
 }
 
-// route answers an authenticated request. g.mu is held.
-func (g *GitHub) route(r *http.Request, s []string) *response {
+// route answers an authenticated request from who. g.mu is held.
+func (g *GitHub) route(r *http.Request, who *ghToken, s []string) *response {
 	m := r.Method
 	switch {
 	case len(s) == 1 && s[0] == "user" && m == http.MethodGet:
-		return jsonResponse(http.StatusOK, map[string]any{
-			"login": GitHubLogin, "id": 1, "type": "User", "name": "The Octocat",
-			"html_url": "https://github.com/" + GitHubLogin,
-		})
+		return jsonResponse(http.StatusOK, userJSON(who.user))
+	case len(s) == 2 && s[0] == "user" && s[1] == "repos" && m == http.MethodGet:
+		return g.userRepos(r, who)
 	case len(s) == 2 && s[0] == "user" && s[1] == "emails" && m == http.MethodGet:
-		return g.userEmails(r)
+		return g.userEmails(r, who)
 	case len(s) >= 2 && s[0] == "user" && s[1] == "keys":
-		if resp := g.missingKeyScope(r); resp != nil {
+		if resp := missingKeyScope(r, who); resp != nil {
 			return resp
 		}
 		return g.userKeysRoute(r, s[2:])
 	case len(s) == 4 && s[0] == "user" && s[1] == "memberships" && s[2] == "orgs" && m == http.MethodGet:
 		// Answers even when the org restricts OAuth Apps, as on GitHub.
-		return g.membership(r, s[3])
+		return g.membership(r, who, s[3])
 	case len(s) >= 2 && s[0] == "orgs":
 		if g.restricted[lower(s[1])] {
 			return &response{status: http.StatusForbidden, body: g.restrictedBody(s[1])}
@@ -423,17 +455,24 @@ func (g *GitHub) route(r *http.Request, s []string) *response {
 		if !ok {
 			return &response{status: http.StatusNotFound, body: g.bodies.notFoundRepo}
 		}
-		return g.repoRoute(r, repo, s[3:])
+		role, _ := g.role(repo, who.user)
+		if role == "" {
+			// Hidden from this user: the same 404 as no repository.
+			return &response{status: http.StatusNotFound, body: g.bodies.notFoundRepo}
+		}
+		return g.repoRoute(r, repo, role, s[3:])
 	}
 	return jsonResponse(http.StatusNotFound, ghNotFound)
 }
 
-func (g *GitHub) repoRoute(r *http.Request, repo *ghRepo, s []string) *response {
+// repoRoute answers a request under /repos/{o}/{r} from a user with role
+// on it. g.mu is held.
+func (g *GitHub) repoRoute(r *http.Request, repo *ghRepo, role string, s []string) *response {
 	m := r.Method
 	switch {
 	case len(s) == 0 && m == http.MethodGet:
-		return jsonResponse(http.StatusOK, g.repoJSON(r, repo))
-	case len(s) >= 1 && (s[0] == "keys" || s[0] == "hooks") && !repo.admin:
+		return jsonResponse(http.StatusOK, g.repoJSON(r, repo, role))
+	case len(s) >= 1 && (s[0] == "keys" || s[0] == "hooks") && role != "admin":
 		// GitHub hides keys and hooks from non-admins behind a 404.
 		return jsonResponse(http.StatusNotFound, ghNotFound)
 	case len(s) == 1 && s[0] == "keys" && m == http.MethodGet:
@@ -537,7 +576,8 @@ func (g *GitHub) apiURL(r *http.Request, path string) string {
 	return "http://" + r.Host + prefix + "/" + path
 }
 
-func (g *GitHub) repoJSON(r *http.Request, repo *ghRepo) map[string]any {
+// repoJSON is the repository as a user with role sees it.
+func (g *GitHub) repoJSON(r *http.Request, repo *ghRepo, role string) map[string]any {
 	owner, name, _ := strings.Cut(repo.fullName, "/")
 	visibility := "public"
 	if repo.private {
@@ -558,9 +598,7 @@ func (g *GitHub) repoJSON(r *http.Request, repo *ghRepo) map[string]any {
 		"ssh_url":        "git@github.com:" + repo.fullName + ".git",
 		"clone_url":      "https://github.com/" + repo.fullName + ".git",
 		"default_branch": repo.defaultBranch,
-		"permissions": map[string]bool{
-			"admin": repo.admin, "maintain": repo.admin, "push": repo.admin, "triage": true, "pull": true,
-		},
+		"permissions":    permissionsJSON(role),
 	}
 }
 

@@ -80,8 +80,9 @@ func (g *GitHub) SetOrgRole(org, role string) {
 	g.roles[lower(org)] = role
 }
 
-// membership answers GET /user/memberships/orgs/{org}. g.mu is held.
-func (g *GitHub) membership(r *http.Request, org string) *response {
+// membership answers GET /user/memberships/orgs/{org} for who. g.mu is
+// held.
+func (g *GitHub) membership(r *http.Request, who *ghToken, org string) *response {
 	role, ok := g.roles[lower(org)]
 	if !ok {
 		for name := range g.repos {
@@ -95,7 +96,7 @@ func (g *GitHub) membership(r *http.Request, org string) *response {
 		return jsonResponse(http.StatusNotFound, ghNotFound)
 	}
 	return jsonResponse(http.StatusOK, map[string]any{
-		"url":              g.apiURL(r, "orgs/"+org+"/memberships/"+GitHubLogin),
+		"url":              g.apiURL(r, "orgs/"+org+"/memberships/"+who.user.login),
 		"state":            "active",
 		"role":             role,
 		"organization_url": g.apiURL(r, "orgs/"+org),
@@ -103,7 +104,7 @@ func (g *GitHub) membership(r *http.Request, org string) *response {
 			"login": org, "url": g.apiURL(r, "orgs/"+org),
 			"repos_url": g.apiURL(r, "orgs/"+org+"/repos"), "description": nil,
 		},
-		"user": map[string]any{"login": GitHubLogin, "id": 1, "type": "User", "site_admin": false},
+		"user": map[string]any{"login": who.user.login, "id": who.user.id, "type": "User", "site_admin": false},
 	})
 }
 

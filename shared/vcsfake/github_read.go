@@ -29,26 +29,9 @@ type ghPull struct {
 	open     bool
 }
 
-// SetScopes sets the token's classic OAuth scopes, which every response
-// then lists in X-OAuth-Scopes. As on GitHub, the /user/keys endpoints
-// answer 404 to a token without the scope they need (listing
-// read:public_key, adding write:public_key, deleting admin:public_key, each
-// implied by the ones after it), and /user/emails answers 404 without
-// user:email or user. Other endpoints ignore the scopes.
-func (g *GitHub) SetScopes(scopes ...string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.scopes = append([]string{}, scopes...)
-}
-
-// hasScope reports whether the token has one of scopes. g.mu is held.
-func (g *GitHub) hasScope(scopes ...string) bool {
-	return slices.ContainsFunc(g.scopes, func(s string) bool { return slices.Contains(scopes, s) })
-}
-
 // missingKeyScope answers 404 to a /user/keys request whose token lacks
 // the scope for it, as GitHub does, or nil. g.mu is held.
-func (g *GitHub) missingKeyScope(r *http.Request) *response {
+func missingKeyScope(r *http.Request, who *ghToken) *response {
 	need := []string{"admin:public_key"}
 	switch r.Method {
 	case http.MethodGet:
@@ -56,7 +39,7 @@ func (g *GitHub) missingKeyScope(r *http.Request) *response {
 	case http.MethodPost:
 		need = append(need, "write:public_key")
 	}
-	if g.hasScope(need...) {
+	if who.hasScope(need...) {
 		return nil
 	}
 	resp := jsonResponse(http.StatusNotFound, ghNotFound)
@@ -312,8 +295,8 @@ func (g *GitHub) pullJSON(r *http.Request, repo *ghRepo, p *ghPull) map[string]a
 
 // userEmails answers GET /user/emails; without user:email (or user) it is
 // 404, as on GitHub. g.mu is held.
-func (g *GitHub) userEmails(r *http.Request) *response {
-	if !g.hasScope("user", "user:email") {
+func (g *GitHub) userEmails(r *http.Request, who *ghToken) *response {
+	if !who.hasScope("user", "user:email") {
 		resp := jsonResponse(http.StatusNotFound, ghNotFound)
 		resp.header = http.Header{"X-Accepted-Oauth-Scopes": {"user, user:email"}}
 		return resp
