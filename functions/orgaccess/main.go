@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"forgelink/shared/accessapi"
-	"forgelink/shared/apiauth"
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
@@ -20,23 +20,31 @@ import (
 	"forgelink/shared/lambdarun"
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/sealer"
+	"forgelink/shared/signin"
 )
 
 func main() {
-	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN")
+	ctx := context.Background()
+	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN")
+	if err == nil {
+		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+	}
 	if err != nil {
 		lambdarun.Fail(err)
 	}
 	log := cfg.Logger()
 	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
-	vcs := forges.FromEnv(cfg, nil)
+	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
+	// Each project is checked, and repaired, with its follower's token.
+	users := signin.New(cfg, store, seal, nil, cfg.APIToken)
+	vcs := forges.ForUsers(cfg, nil, users.Token)
 	// Repairs reinstall the hook with the project's sealed secret.
-	repair := &follow.Service{Store: store, Sealer: sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID)), Forges: vcs, Log: log}
+	repair := &follow.Service{Store: store, Sealer: seal, Forges: vcs, Log: log}
 	svc := &orgaccess.Service{
 		Store: store, Checkers: forges.Checkers(vcs), Repair: repair.Repair, PublicURL: cfg.PublicURL,
 		GitHubWebURL: cfg.GitHubWebURL, OAuthClientID: cfg.OAuthClientID, Log: log,
 	}
-	api := &accessapi.API{Service: svc, Auth: apiauth.NewStaticToken(cfg.APIToken, apiauth.User{Login: cfg.APIUser}), Log: log}
+	api := &accessapi.API{Service: svc, Auth: users, Log: log}
 	sweep := func(ctx context.Context, _ events.EventBridgeEvent) error {
 		_, err := svc.Sweep(ctx, orgaccess.Scope{})
 		return err

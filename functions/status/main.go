@@ -10,33 +10,42 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"forgelink/shared/apiauth"
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/forges"
 	"forgelink/shared/lambdarun"
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
+	"forgelink/shared/sealer"
+	"forgelink/shared/signin"
 	"forgelink/shared/statusapi"
 	"forgelink/shared/statussvc"
 )
 
 func main() {
-	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_STATUS_QUEUE_URL", "FORGELINK_API_TOKEN")
+	ctx := context.Background()
+	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_STATUS_QUEUE_URL", "FORGELINK_API_TOKEN")
+	if err == nil {
+		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+	}
 	if err != nil {
 		lambdarun.Fail(err)
 	}
 	log := cfg.Logger()
 	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
 	q := sqs.NewFromConfig(aws)
+	// Statuses are posted with each project's follower's token.
+	users := signin.New(cfg, store, sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID)), nil, cfg.APIToken)
 	svc := &statussvc.Service{
-		Store: store, Posters: forges.Posters(forges.FromEnv(cfg, nil)),
+		Store: store, Posters: forges.Posters(forges.ForUsers(cfg, nil, users.Token)),
 		Requests: queue.NewSQSStatus(q, cfg.StatusQueue), PublicURL: cfg.PublicURL,
 		Access: &orgaccess.Service{Store: store, Log: log}, Log: log,
 	}
-	auth := apiauth.NewStaticToken(cfg.APIToken, apiauth.User{Login: cfg.APIUser})
+	auth := users
 	mux := http.NewServeMux()
 	mux.Handle("/api/", (&statusapi.Reports{Reporter: svc, Tokens: store, Auth: auth, PublicURL: cfg.PublicURL, Log: log}).Handler())
 	mux.Handle("/", (&statusapi.Badges{Projects: store, Pipelines: store, Auth: auth, Log: log}).Handler())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
@@ -19,18 +20,25 @@ import (
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
+	"forgelink/shared/signin"
 	"forgelink/shared/trigger"
 )
 
 func main() {
-	cfg, aws, err := awsenv.Setup(context.Background(), "FORGELINK_PROJECTS_TABLE", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
+	ctx := context.Background()
+	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
+	if err == nil {
+		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+	}
 	if err != nil {
 		lambdarun.Fail(err)
 	}
 	log := cfg.Logger()
 	store := dynamo.New(dynamo.NewClient(aws, cfg.DynamoDBEndpoint), dynamo.TablesOf(cfg))
-	vcs := forges.FromEnv(cfg, nil)
 	seal := sealer.NewEnvelope(sealer.NewKMS(kms.NewFromConfig(aws), cfg.KMSKeyID))
+	// Configs are read with each project's follower's token.
+	users := signin.New(cfg, store, seal, nil, "")
+	vcs := forges.ForUsers(cfg, nil, users.Token)
 	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, Log: log}
 	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
 	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}

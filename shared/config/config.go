@@ -28,8 +28,19 @@ type Config struct {
 	GitHubAPIURL  string // GITHUB_API_URL, with trailing slash
 	GitHubToken   string // GITHUB_TOKEN
 	OAuthClientID string // GITHUB_OAUTH_CLIENT_ID
-	GitHubWebURL  string // GITHUB_WEB_URL: GitHub's web host, without trailing slash (default https://github.com)
-	BitbucketWeb  string // BITBUCKET_WEB_URL: Bitbucket's web host (default https://bitbucket.org)
+	// OAuthSecret is GITHUB_OAUTH_CLIENT_SECRET; in AWS it is read from the
+	// SSM SecureString parameter FORGELINK_GITHUB_OAUTH_SECRET_PARAM names.
+	OAuthSecret string
+	// BitbucketKey and BitbucketSecret are BITBUCKET_OAUTH_KEY and
+	// BITBUCKET_OAUTH_SECRET (in AWS: FORGELINK_BITBUCKET_OAUTH_SECRET_PARAM).
+	BitbucketKey    string
+	BitbucketSecret string
+	// SecretParams name the SSM parameters that hold the OAuth secrets in
+	// AWS: FORGELINK_GITHUB_OAUTH_SECRET_PARAM, FORGELINK_BITBUCKET_OAUTH_SECRET_PARAM.
+	GitHubSecretParam    string
+	BitbucketSecretParam string
+	GitHubWebURL         string // GITHUB_WEB_URL: GitHub's web host, without trailing slash (default https://github.com)
+	BitbucketWeb         string // BITBUCKET_WEB_URL: Bitbucket's web host (default https://bitbucket.org)
 	// SweepInterval is FORGELINK_SWEEP_INTERVAL: how often make run checks
 	// org access (default 15m; 0 = off).
 	SweepInterval time.Duration
@@ -64,29 +75,34 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		return def
 	}
 	c := &Config{
-		Addr:             get("FORGELINK_ADDR", ":8080"),
-		PublicURL:        strings.TrimRight(get("FORGELINK_PUBLIC_URL", ""), "/"),
-		DataDir:          get("FORGELINK_DATA", ".forgelink"),
-		APIToken:         get("FORGELINK_API_TOKEN", ""),
-		APIUser:          get("FORGELINK_API_USER", "local"),
-		GitHubAPIURL:     withSlash(get("GITHUB_API_URL", "https://api.github.com/")),
-		GitHubToken:      get("GITHUB_TOKEN", ""),
-		OAuthClientID:    get("GITHUB_OAUTH_CLIENT_ID", ""),
-		GitHubWebURL:     strings.TrimRight(get("GITHUB_WEB_URL", "https://github.com"), "/"),
-		BitbucketWeb:     strings.TrimRight(get("BITBUCKET_WEB_URL", "https://bitbucket.org"), "/"),
-		BitbucketURL:     withSlash(get("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0/")),
-		BitbucketTok:     get("BITBUCKET_TOKEN", ""),
-		LogLevel:         strings.ToLower(get("FORGELINK_LOG_LEVEL", "info")),
-		DynamoDBEndpoint: get("DYNAMODB_ENDPOINT", ""),
-		ProjectsTable:    get("FORGELINK_PROJECTS_TABLE", ""),
-		DeliveriesTable:  get("FORGELINK_DELIVERIES_TABLE", ""),
-		KMSKeyID:         get("FORGELINK_KMS_KEY_ID", ""),
-		IntakeQueueURL:   get("FORGELINK_INTAKE_QUEUE_URL", ""),
-		PipelinesTable:   get("FORGELINK_PIPELINES_TABLE", ""),
-		KeysTable:        get("FORGELINK_KEYS_TABLE", ""),
-		UsersTable:       get("FORGELINK_USERS_TABLE", ""),
-		PipelinesQueue:   get("FORGELINK_PIPELINES_QUEUE_URL", ""),
-		StatusQueue:      get("FORGELINK_STATUS_QUEUE_URL", ""),
+		Addr:                 get("FORGELINK_ADDR", ":8080"),
+		PublicURL:            strings.TrimRight(get("FORGELINK_PUBLIC_URL", ""), "/"),
+		DataDir:              get("FORGELINK_DATA", ".forgelink"),
+		APIToken:             get("FORGELINK_API_TOKEN", ""),
+		APIUser:              get("FORGELINK_API_USER", "local"),
+		GitHubAPIURL:         withSlash(get("GITHUB_API_URL", "https://api.github.com/")),
+		GitHubToken:          get("GITHUB_TOKEN", ""),
+		OAuthClientID:        get("GITHUB_OAUTH_CLIENT_ID", ""),
+		OAuthSecret:          get("GITHUB_OAUTH_CLIENT_SECRET", ""),
+		BitbucketKey:         get("BITBUCKET_OAUTH_KEY", ""),
+		BitbucketSecret:      get("BITBUCKET_OAUTH_SECRET", ""),
+		GitHubSecretParam:    get("FORGELINK_GITHUB_OAUTH_SECRET_PARAM", ""),
+		BitbucketSecretParam: get("FORGELINK_BITBUCKET_OAUTH_SECRET_PARAM", ""),
+		GitHubWebURL:         strings.TrimRight(get("GITHUB_WEB_URL", "https://github.com"), "/"),
+		BitbucketWeb:         strings.TrimRight(get("BITBUCKET_WEB_URL", "https://bitbucket.org"), "/"),
+		BitbucketURL:         withSlash(get("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0/")),
+		BitbucketTok:         get("BITBUCKET_TOKEN", ""),
+		LogLevel:             strings.ToLower(get("FORGELINK_LOG_LEVEL", "info")),
+		DynamoDBEndpoint:     get("DYNAMODB_ENDPOINT", ""),
+		ProjectsTable:        get("FORGELINK_PROJECTS_TABLE", ""),
+		DeliveriesTable:      get("FORGELINK_DELIVERIES_TABLE", ""),
+		KMSKeyID:             get("FORGELINK_KMS_KEY_ID", ""),
+		IntakeQueueURL:       get("FORGELINK_INTAKE_QUEUE_URL", ""),
+		PipelinesTable:       get("FORGELINK_PIPELINES_TABLE", ""),
+		KeysTable:            get("FORGELINK_KEYS_TABLE", ""),
+		UsersTable:           get("FORGELINK_USERS_TABLE", ""),
+		PipelinesQueue:       get("FORGELINK_PIPELINES_QUEUE_URL", ""),
+		StatusQueue:          get("FORGELINK_STATUS_QUEUE_URL", ""),
 	}
 	for _, u := range []struct{ name, value string }{
 		{"FORGELINK_PUBLIC_URL", c.PublicURL},
@@ -161,6 +177,7 @@ func (c *Config) RequireAWS(names ...string) error {
 		"FORGELINK_API_TOKEN":           c.APIToken,
 		"FORGELINK_PIPELINES_TABLE":     c.PipelinesTable,
 		"FORGELINK_KEYS_TABLE":          c.KeysTable,
+		"FORGELINK_USERS_TABLE":         c.UsersTable,
 		"FORGELINK_PIPELINES_QUEUE_URL": c.PipelinesQueue,
 		"FORGELINK_STATUS_QUEUE_URL":    c.StatusQueue,
 	}

@@ -78,8 +78,10 @@ func TablesFromEnv() (Tables, error) {
 			return Tables{}, fmt.Errorf("dynamo: %s is not set", v.env)
 		}
 	}
-	// Only the keys function uses the keys table; it checks the name itself.
+	// Not every function uses the keys and users tables; those that do
+	// require them (awsenv.Setup).
 	t.Keys = os.Getenv(KeysTableEnv)
+	t.Users = os.Getenv(UsersTableEnv)
 	return t, nil
 }
 

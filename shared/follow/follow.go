@@ -99,6 +99,9 @@ func (s *Service) Follow(ctx context.Context, slug forgelink.Slug, user, publicU
 	}
 
 	p.State = forgelink.Following
+	// Whoever follows (again) takes the project over: background work acts
+	// with this user's token from now on.
+	p.FollowedBy, p.FollowerID = user, forgelink.ActorFrom(ctx)
 	p.DeployKeyVCSID = keyID
 	p.WebhookVCSID = hookID
 	p.HookURL = hookURL
@@ -223,12 +226,13 @@ func (s *Service) currentSecret(ctx context.Context, p *forgelink.Project) (stri
 // without duplicating what is there, and records the VCS ids. It returns
 // the project as stored.
 func (s *Service) Repair(ctx context.Context, slug forgelink.Slug, publicURL string) (*forgelink.Project, error) {
-	forge, err := s.Forges(ctx, slug.VCS)
-	if err != nil {
-		return nil, fmt.Errorf("repair %s: %w", slug, err)
-	}
 	for attempt := 1; ; attempt++ {
 		p, err := s.Store.GetProject(ctx, slug)
+		if err != nil {
+			return nil, fmt.Errorf("repair %s: %w", slug, err)
+		}
+		// Background work acts with the follower's token.
+		forge, err := s.Forges(forgelink.WithActor(ctx, p.FollowerID), slug.VCS)
 		if err != nil {
 			return nil, fmt.Errorf("repair %s: %w", slug, err)
 		}

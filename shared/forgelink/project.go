@@ -114,8 +114,11 @@ type Project struct {
 	HookID        string
 	DefaultBranch string
 	Private       bool
-	// FollowedBy is the login of the user who followed the project.
+	// FollowedBy is the login of the user who followed the project, and
+	// FollowerID that user's id ("" for local mode's environment user):
+	// background work for the project acts with the follower's token.
 	FollowedBy string
+	FollowerID string `json:",omitempty"`
 
 	// DeployKey is the project's read-only checkout key.
 	DeployKey SSHKey

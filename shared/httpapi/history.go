@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"forgelink/shared/apiauth"
 	"forgelink/shared/forgelink"
 	"forgelink/shared/httpjson"
 )
@@ -187,6 +188,12 @@ func (p *Projects) getPipeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slug, err := forgelink.ParseSlug(pl.Project)
+	if err == nil && p.Authz != nil {
+		err = p.Authz.Authorize(r.Context(), apiauth.UserFrom(r.Context()), slug, forgelink.PermissionPull)
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			err = forgelink.Errorf(forgelink.NotFound, "pipeline not found")
+		}
+	}
 	if err != nil {
 		httpjson.Error(w, r, p.log(), err)
 		return

@@ -42,7 +42,10 @@ import (
 type Keys struct {
 	Service *keysvc.Service
 	Auth    apiauth.Authenticator
-	Log     *slog.Logger
+	// Authz checks the user's permission on the repository (see
+	// Projects.Authz); nil allows every authenticated user.
+	Authz apiauth.Authorizer
+	Log   *slog.Logger
 }
 
 // Limits of request bodies.
@@ -62,6 +65,9 @@ func (k *Keys) Handler(fallback http.Handler) http.Handler {
 	}
 	mux := http.NewServeMux()
 	auth := func(pattern string, h http.HandlerFunc) {
+		if strings.Contains(pattern, "{repo}") {
+			h = authorized(k.Authz, k.log(), h)
+		}
 		mux.Handle(pattern, apiauth.Require(k.Auth, k.log(), h))
 	}
 	const (
@@ -429,12 +435,17 @@ func (k *Keys) me(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	id := login(r)
+	if u := apiauth.UserFrom(r.Context()); u != nil && !u.Env() {
+		// A signed-in user is one account on one VCS.
+		id, vcs = u.ID, u.VCS
+	}
 	me, err := k.Service.Me(r.Context(), vcs, login(r))
 	if err != nil {
 		httpjson.Error(w, r, k.log(), err)
 		return
 	}
-	out := meJSON{ID: login(r), Login: me.Login, Name: me.Login, VCSType: string(me.VCS)}
+	out := meJSON{ID: id, Login: me.Login, Name: me.Login, VCSType: string(me.VCS)}
 	if me.Email != "" {
 		out.Email = &me.Email
 	}

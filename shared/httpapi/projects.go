@@ -23,6 +23,10 @@ type Projects struct {
 	// nil leaves that route out.
 	Inbox forgelink.Inbox
 	Auth  apiauth.Authenticator
+	// Authz checks the user's permission on the repository with the VCS:
+	// pull to read, admin to change. Nil allows every authenticated user
+	// (local mode's single user).
+	Authz apiauth.Authorizer
 	// PublicURL is the base of installed webhook URLs. Empty: the request's
 	// own https://host, which is right behind API Gateway.
 	PublicURL string
@@ -32,23 +36,49 @@ type Projects struct {
 // Handler returns the routes, every one behind the API token.
 func (p *Projects) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.follow)
-	mux.HandleFunc("DELETE /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.unfollow)
-	mux.HandleFunc("GET /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.get)
-	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}", p.get)
-	mux.HandleFunc("POST /api/v2/project/{vcs}/{org}/{repo}/webhook-secret/rotate", p.rotateSecret)
-	mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/settings", p.getSettings)
-	mux.HandleFunc("PATCH /api/v2/project/{vcs}/{org}/{repo}/settings", p.patchSettings)
+	project := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, authorized(p.Authz, p.log(), h))
+	}
+	project("POST /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.follow)
+	project("DELETE /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.unfollow)
+	project("GET /api/v1.1/project/{vcs}/{org}/{repo}/follow", p.get)
+	project("GET /api/v2/project/{vcs}/{org}/{repo}", p.get)
+	project("POST /api/v2/project/{vcs}/{org}/{repo}/webhook-secret/rotate", p.rotateSecret)
+	project("GET /api/v2/project/{vcs}/{org}/{repo}/settings", p.getSettings)
+	project("PATCH /api/v2/project/{vcs}/{org}/{repo}/settings", p.patchSettings)
 	if p.Pipelines != nil {
-		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/pipeline", p.listPipelines)
-		mux.HandleFunc("GET /api/v2/project/{vcs}/{org}/{repo}/deliveries", p.listDeliveries)
+		project("GET /api/v2/project/{vcs}/{org}/{repo}/pipeline", p.listPipelines)
+		project("GET /api/v2/project/{vcs}/{org}/{repo}/deliveries", p.listDeliveries)
 		if p.Inbox != nil {
-			mux.HandleFunc("POST /api/v2/project/{vcs}/{org}/{repo}/deliveries/{id}/retry", p.retryDelivery)
+			project("POST /api/v2/project/{vcs}/{org}/{repo}/deliveries/{id}/retry", p.retryDelivery)
 		}
 		mux.HandleFunc("GET /api/v2/pipeline/{id}", p.getPipeline)
 	}
+	mux.HandleFunc("GET /api/v1.1/user/repos", p.userRepos)
+	mux.HandleFunc("GET /api/v1.1/user/repos/{vcs}", p.userRepos)
+	mux.HandleFunc("GET /api/v1.1/projects", p.listProjects)
 	mux.HandleFunc("/", httpjson.NotFound)
 	return apiauth.Require(p.Auth, p.log(), mux)
+}
+
+// authorized wraps the handler of a {vcs}/{org}/{repo} route with the
+// user's permission check: pull to read, admin to change. A repository the
+// VCS hides from the user is NotFound, as an unknown project.
+func authorized(authz apiauth.Authorizer, log *slog.Logger, h http.HandlerFunc) http.HandlerFunc {
+	if authz == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		slug, err := slugOf(r)
+		if err == nil {
+			err = authz.Authorize(r.Context(), apiauth.UserFrom(r.Context()), slug, apiauth.Need(r))
+		}
+		if err != nil {
+			httpjson.Error(w, r, log, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // slugOf reads {vcs}/{org}/{repo} from the path.

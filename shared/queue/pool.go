@@ -180,14 +180,14 @@ func (q *pool[T]) work() {
 			return
 		}
 		q.mu.Unlock()
-		retry := q.try(e)
+		retry, released := q.try(e)
 		q.mu.Lock()
 		p := q.project(&e.Message)
 		q.running[p]--
 		if q.running[p] == 0 {
 			delete(q.running, p)
 		}
-		if retry == nil || q.closed {
+		if (retry == nil && !released) || q.closed {
 			// A retry keeps its key: the same message arriving meanwhile
 			// is not queued twice.
 			delete(q.queued, q.key(&e.Message))
@@ -202,8 +202,10 @@ func (q *pool[T]) work() {
 }
 
 // try runs the consumer on e and records the outcome; it returns the entry
-// to retry, or nil.
-func (q *pool[T]) try(e *forgelink.Queued[T]) *forgelink.Queued[T] {
+// to retry, or nil, and whether it released e's key already (a dead
+// letter's, before it is recorded dead: a retry of the dead entry must find
+// the key free).
+func (q *pool[T]) try(e *forgelink.Queued[T]) (*forgelink.Queued[T], bool) {
 	ctx := context.Background()
 	m := &e.Message
 	log := q.logWith(q.opts.Log, m)
@@ -214,7 +216,7 @@ func (q *pool[T]) try(e *forgelink.Queued[T]) *forgelink.Queued[T] {
 			// consumers make harmless.
 			log.Error("could not finish queue entry", "err", err)
 		}
-		return nil
+		return nil, false
 	}
 	next := *e
 	next.Attempts++
@@ -224,6 +226,7 @@ func (q *pool[T]) try(e *forgelink.Queued[T]) *forgelink.Queued[T] {
 	}
 	if next.Attempts >= q.opts.MaxReceives {
 		next.Dead = true
+		q.release(q.key(m))
 		log.Error("dead-lettered", "attempts", next.Attempts, "err", err)
 		if perr := q.store.put(ctx, &next); perr != nil {
 			log.Error("could not record dead letter", "err", perr)
@@ -231,7 +234,7 @@ func (q *pool[T]) try(e *forgelink.Queued[T]) *forgelink.Queued[T] {
 		if q.onDead != nil {
 			q.onDead(ctx, m, next.Attempts, err)
 		}
-		return nil
+		return nil, true
 	}
 	wait := q.wait(next.Attempts, err)
 	next.DueAt = time.Now().Add(wait)
@@ -239,7 +242,7 @@ func (q *pool[T]) try(e *forgelink.Queued[T]) *forgelink.Queued[T] {
 	if perr := q.store.put(ctx, &next); perr != nil {
 		log.Error("could not record the attempt", "err", perr)
 	}
-	return &next
+	return &next, false
 }
 
 // wait is the delay before try attempts+1: what the failure asked for

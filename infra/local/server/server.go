@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"forgelink/shared/accessapi"
-	"forgelink/shared/apiauth"
 	"forgelink/shared/bolt"
 	"forgelink/shared/config"
 	"forgelink/shared/follow"
@@ -37,6 +36,7 @@ import (
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
+	"forgelink/shared/signin"
 	"forgelink/shared/statusapi"
 	"forgelink/shared/statussvc"
 	"forgelink/shared/trigger"
@@ -122,7 +122,11 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	sl := sealer.NewEnvelope(keys)
 
-	vcs := forges.FromEnv(cfg, opts.HTTPClient)
+	// Signed-in users act with their own VCS tokens; local mode's
+	// environment user (the API token) with GITHUB_TOKEN / BITBUCKET_TOKEN.
+	users := signin.New(cfg, st, sl, opts.HTTPClient, token)
+	users.Log = log
+	vcs := forges.ForUsers(cfg, opts.HTTPClient, users.Token)
 	followSvc := &follow.Service{Store: st, Sealer: sl, Forges: vcs, Log: log}
 	access := &orgaccess.Service{
 		Store: st, Checkers: forges.Checkers(vcs), Repair: followSvc.Repair, PublicURL: cfg.PublicURL,
@@ -164,7 +168,8 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		Pipelines: st,
 		Follow:    followSvc,
 		Inbox:     q,
-		Auth:      apiauth.NewStaticToken(token, apiauth.User{Login: cfg.APIUser}),
+		Auth:      users,
+		Authz:     users,
 		PublicURL: cfg.PublicURL,
 		Log:       log,
 	}
@@ -173,6 +178,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	keysAPI := &httpapi.Keys{
 		Service: keySvc,
 		Auth:    projects.Auth,
+		Authz:   users,
 		Log:     log,
 	}
 	mux.Handle("/api/", keysAPI.Handler(projects.Handler()))
@@ -181,6 +187,9 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	badges := (&statusapi.Badges{Projects: st, Pipelines: st, Auth: projects.Auth, Log: log}).Handler()
 	for _, prefix := range []string{"/gh/", "/bb/", "/github/", "/bitbucket/"} {
 		mux.Handle(prefix, badges)
+	}
+	for _, prefix := range signin.Routes {
+		mux.Handle(prefix, users.Handler())
 	}
 	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Log: log}).Handler()
 	mux.Handle("/api/v2/org-access", accessAPI)
