@@ -196,12 +196,12 @@ var whCorpus = []struct {
 	{file: "ping.json", event: "ping"},
 	{file: "ping.app.json", event: "ping"},
 	// GitHub App events forgelink does not act on.
-	{file: "installation.created.json", event: "installation", wantErr: true, wantKind: forgelink.Invalid},
-	{file: "installation.deleted.json", event: "installation", wantErr: true, wantKind: forgelink.Invalid},
-	{file: "installation_repositories.added.json", event: "installation_repositories", wantErr: true, wantKind: forgelink.Invalid},
-	{file: "installation_repositories.removed.json", event: "installation_repositories", wantErr: true, wantKind: forgelink.Invalid},
-	{file: "github_app_authorization.revoked.json", event: "github_app_authorization", wantErr: true, wantKind: forgelink.Invalid},
-	{file: "repository.renamed.json", event: "repository", wantErr: true, wantKind: forgelink.Invalid},
+	{file: "installation.created.json", event: "installation"}, // answered 2xx, nothing to do
+	{file: "installation.deleted.json", event: "installation"}, // answered 2xx, nothing to do
+	{file: "installation_repositories.added.json", event: "installation_repositories"}, // answered 2xx, nothing to do
+	{file: "installation_repositories.removed.json", event: "installation_repositories"}, // answered 2xx, nothing to do
+	{file: "github_app_authorization.revoked.json", event: "github_app_authorization"}, // answered 2xx, nothing to do
+	{file: "repository.renamed.json", event: "repository"}, // answered 2xx, nothing to do
 }
 
 func whRead(t testing.TB, file string) []byte {
@@ -279,7 +279,9 @@ func TestParseEventInvalid(t *testing.T) {
 		event string
 		body  string
 	}{
-		{"unknown event", "issues", string(push)},
+		{"event name with a space", "pull request", string(push)},
+		{"event name too long", strings.Repeat("a", 65), string(push)},
+		{"ignored event with a body that is not JSON", "issues", "payload=%7B%7D"},
 		{"empty event", "", string(push)},
 		{"empty body", "push", ""},
 		{"not JSON", "push", "payload=%7B%7D"},
@@ -530,5 +532,16 @@ func BenchmarkParseEvent(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseEventIgnored: every event forgelink does not act on, with a
+// JSON body, is valid with nothing to do, so intake answers it 2xx.
+func TestParseEventIgnored(t *testing.T) {
+	for _, event := range []string{"issues", "star", "release", "check_run", "workflow_job", "security_advisory", "repository_dispatch"} {
+		evs, err := ghhook.ParseEvent(event, []byte(`{"action":"created","sender":{"login":"octocat"}}`))
+		if err != nil || evs != nil {
+			t.Errorf("ParseEvent(%q) = %v, %v; want nothing to do", event, evs, err)
+		}
 	}
 }

@@ -216,7 +216,10 @@ func TestIntake(t *testing.T) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
 		}, 400, false, 0, "message"},
-		{"unsupported event", func() *http.Request { return ghDelivery("/hooks/github/"+ghHook, "issues", "d-1", push, ghSecret) }, 400, false, 0, "message"},
+		{"event forgelink does not act on", func() *http.Request { return ghDelivery("/hooks/github/"+ghHook, "issues", "d-1", push, ghSecret) }, 200, false, 0, "ignored"},
+		{"invalid event name", func() *http.Request {
+			return ghDelivery("/hooks/github/"+ghHook, "issues<script>", "d-1", push, ghSecret)
+		}, 400, false, 0, "message"},
 		{"missing delivery id", func() *http.Request { return ghDelivery("/hooks/github/"+ghHook, "push", "", push, ghSecret) }, 400, false, 0, "message"},
 		{"github ping", func() *http.Request {
 			return ghDelivery("/hooks/github/"+ghHook, "ping", "d-1", corpus(t, "github/ping.json"), ghSecret)
