@@ -167,13 +167,19 @@ func buildSQSEvent(file, event, corpusFile, deliveryID, corpusDir string) (*even
 		ReceivedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		Events:     evs,
 	}
-	body, err := json.Marshal(msg)
+	return sqsEvent(msg, "059f36b4-87a3-44ab-83d2-661975830a7d", "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...", "forgelink-IntakeQueue")
+}
+
+// sqsEvent is an SQS batch of one message with v as its JSON body, as
+// Lambda delivers it from queue.
+func sqsEvent(v any, messageID, receipt, queue string) (*events.SQSEvent, error) {
+	body, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return &events.SQSEvent{Records: []events.SQSMessage{{
-		MessageId:     "059f36b4-87a3-44ab-83d2-661975830a7d",
-		ReceiptHandle: "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+		MessageId:     messageID,
+		ReceiptHandle: receipt,
 		Body:          string(body),
 		Attributes: map[string]string{
 			"ApproximateReceiveCount":          "1",
@@ -184,7 +190,7 @@ func buildSQSEvent(file, event, corpusFile, deliveryID, corpusDir string) (*even
 		MessageAttributes: map[string]events.SQSMessageAttribute{},
 		Md5OfBody:         md5hex(body),
 		EventSource:       "aws:sqs",
-		EventSourceARN:    "arn:aws:sqs:us-east-1:123456789012:forgelink-IntakeQueue",
+		EventSourceARN:    "arn:aws:sqs:us-east-1:123456789012:" + queue,
 		AWSRegion:         "us-east-1",
 	}}}, nil
 }
@@ -197,29 +203,10 @@ func md5hex(b []byte) string {
 // buildStatusEvent is the SQS event the status function receives for the
 // sample pipeline's first status request.
 func buildStatusEvent() (*events.SQSEvent, error) {
-	body, err := json.Marshal(forgelink.StatusRequest{
+	return sqsEvent(forgelink.StatusRequest{
 		PipelineID: SamplePipelineID, Project: "gh/" + SampleOrg + "/" + SampleRepo, Revision: SampleRevision,
 		State: string(forgelink.StatusPending), RequestedAt: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &events.SQSEvent{Records: []events.SQSMessage{{
-		MessageId:     "7c1e2f0a-5b3d-4e8f-9a6b-2d4c8e0f1a3b",
-		ReceiptHandle: "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq...",
-		Body:          string(body),
-		Attributes: map[string]string{
-			"ApproximateReceiveCount":          "1",
-			"SentTimestamp":                    "1795608000000",
-			"SenderId":                         "AIDAIENQZJOLO23YVJ4VO",
-			"ApproximateFirstReceiveTimestamp": "1795608000001",
-		},
-		MessageAttributes: map[string]events.SQSMessageAttribute{},
-		Md5OfBody:         md5hex(body),
-		EventSource:       "aws:sqs",
-		EventSourceARN:    "arn:aws:sqs:us-east-1:123456789012:forgelink-StatusQueue",
-		AWSRegion:         "us-east-1",
-	}}}, nil
+	}, "7c1e2f0a-5b3d-4e8f-9a6b-2d4c8e0f1a3b", "AQEBzWwaftRI0KuVm4tP+/7q1rGgNqicHq...", "forgelink-StatusQueue")
 }
 
 // scheduledEvent is the EventBridge event the schedule in template.yaml

@@ -76,7 +76,7 @@ func ParseEvent(eventKey string, body []byte) ([]forgelink.Event, error) {
 	case "":
 		return nil, forgelink.Errorf(forgelink.Invalid, "bitbucket: missing %s", EventHeader)
 	}
-	return ignore("bitbucket", eventKey, body)
+	return nil, forgelink.IgnoredEvent("bitbucket", eventKey, body)
 }
 
 // The payload structs hold only what ParseEvent reads, so that decoding
@@ -269,23 +269,4 @@ func whParsePullRequest(eventKey string, action forgelink.PRAction, body []byte)
 			Fork: headRepo == "" || !strings.EqualFold(headRepo, baseRepo),
 		},
 	}}, nil
-}
-
-// maxEventName bounds an event name forgelink accepts.
-const maxEventName = 64
-
-// ignore answers an event forgelink does not act on: a hook set to send
-// everything delivers dozens of them, and each must be answered 2xx (nil
-// events, nil error) so the VCS does not list it as a failed delivery -
-// provided its name is a plausible event name and its body is JSON.
-func ignore(vcs, event string, body []byte) ([]forgelink.Event, error) {
-	if len(event) > maxEventName || strings.IndexFunc(event, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == ':' || r == '-' || r == '.')
-	}) >= 0 {
-		return nil, forgelink.Errorf(forgelink.Invalid, "%s: invalid event name %q", vcs, event)
-	}
-	if !json.Valid(body) {
-		return nil, forgelink.Errorf(forgelink.Invalid, "%s: malformed JSON in %s payload", vcs, event)
-	}
-	return nil, nil
 }

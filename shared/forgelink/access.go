@@ -2,6 +2,7 @@ package forgelink
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -65,6 +66,26 @@ func IsOAuthRestricted(err error) bool {
 	return KindOf(err) == Forbidden && strings.Contains(MessageOf(err), oauthRestriction)
 }
 
+// maxEventName bounds a webhook event name forgelink accepts.
+const maxEventName = 64
+
+// IgnoredEvent checks a delivery of an event forgelink does not act on: a
+// hook set to send everything delivers dozens of them, and each must be
+// answered 2xx so the VCS does not list it as a failed delivery - provided
+// its name is a plausible event name and its body is JSON. vcs names the
+// VCS in the Invalid error.
+func IgnoredEvent(vcs, event string, body []byte) error {
+	if len(event) > maxEventName || strings.IndexFunc(event, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == ':' || r == '-' || r == '.')
+	}) >= 0 {
+		return Errorf(Invalid, "%s: invalid event name %q", vcs, event)
+	}
+	if !json.Valid(body) {
+		return Errorf(Invalid, "%s: malformed JSON in %s payload", vcs, event)
+	}
+	return nil
+}
+
 // AccessStateOf classifies a VCS refusal: Unauthorized is a revoked token,
 // an OAuth App restriction is restricted, NotFound a missing repository.
 // ok is false for anything else (a transient failure says nothing).
@@ -80,6 +101,13 @@ func AccessStateOf(err error) (AccessState, bool) {
 		return AccessRepoMissing, true
 	}
 	return "", false
+}
+
+// AccessObserver learns of a VCS refusal met while acting for a project
+// (orgaccess.Service.Observe), so the org-access state changes at once
+// rather than at the next sweep.
+type AccessObserver interface {
+	Observe(ctx context.Context, slug Slug, cause error)
 }
 
 // ProjectAccess is what the org-access sweep last found for a project.

@@ -88,7 +88,7 @@ func ParseEvent(event string, body []byte) ([]forgelink.Event, error) {
 	case "":
 		return nil, forgelink.Errorf(forgelink.Invalid, "github: missing %s", EventHeader)
 	}
-	return ignore("github", event, body)
+	return nil, forgelink.IgnoredEvent("github", event, body)
 }
 
 // The payload structs hold only what ParseEvent reads, so that decoding
@@ -271,23 +271,4 @@ func whParsePullRequest(body []byte) ([]forgelink.Event, error) {
 		e.DefaultBranch = p.Repository.DefaultBranch
 	}
 	return []forgelink.Event{e}, nil
-}
-
-// maxEventName bounds an event name forgelink accepts.
-const maxEventName = 64
-
-// ignore answers an event forgelink does not act on: a hook set to send
-// everything delivers dozens of them, and each must be answered 2xx (nil
-// events, nil error) so the VCS does not list it as a failed delivery -
-// provided its name is a plausible event name and its body is JSON.
-func ignore(vcs, event string, body []byte) ([]forgelink.Event, error) {
-	if len(event) > maxEventName || strings.IndexFunc(event, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == ':' || r == '-' || r == '.')
-	}) >= 0 {
-		return nil, forgelink.Errorf(forgelink.Invalid, "%s: invalid event name %q", vcs, event)
-	}
-	if !json.Valid(body) {
-		return nil, forgelink.Errorf(forgelink.Invalid, "%s: malformed JSON in %s payload", vcs, event)
-	}
-	return nil, nil
 }

@@ -196,12 +196,12 @@ var whCorpus = []struct {
 	{file: "ping.json", event: "ping"},
 	{file: "ping.app.json", event: "ping"},
 	// GitHub App events forgelink does not act on.
-	{file: "installation.created.json", event: "installation"}, // answered 2xx, nothing to do
-	{file: "installation.deleted.json", event: "installation"}, // answered 2xx, nothing to do
-	{file: "installation_repositories.added.json", event: "installation_repositories"}, // answered 2xx, nothing to do
+	{file: "installation.created.json", event: "installation"},                           // answered 2xx, nothing to do
+	{file: "installation.deleted.json", event: "installation"},                           // answered 2xx, nothing to do
+	{file: "installation_repositories.added.json", event: "installation_repositories"},   // answered 2xx, nothing to do
 	{file: "installation_repositories.removed.json", event: "installation_repositories"}, // answered 2xx, nothing to do
-	{file: "github_app_authorization.revoked.json", event: "github_app_authorization"}, // answered 2xx, nothing to do
-	{file: "repository.renamed.json", event: "repository"}, // answered 2xx, nothing to do
+	{file: "github_app_authorization.revoked.json", event: "github_app_authorization"},   // answered 2xx, nothing to do
+	{file: "repository.renamed.json", event: "repository"},                               // answered 2xx, nothing to do
 }
 
 func whRead(t testing.TB, file string) []byte {

@@ -39,12 +39,6 @@ type Requests interface {
 	Request(ctx context.Context, r *forgelink.StatusRequest) error
 }
 
-// AccessObserver learns of a VCS refusal at once (orgaccess.Service), so
-// the org-access state changes without waiting for the next sweep.
-type AccessObserver interface {
-	Observe(ctx context.Context, slug forgelink.Slug, cause error)
-}
-
 // DefaultClaimLease is how long a claimed, unconfirmed post keeps other
 // consumers of the same status from posting it too.
 const DefaultClaimLease = time.Minute
@@ -57,7 +51,7 @@ type Service struct {
 	// PublicURL is the base of default target URLs: PublicURL/pipelines/<id>.
 	PublicURL string
 	// Access, optional, is told of every refusal (org-access state).
-	Access AccessObserver
+	Access forgelink.AccessObserver
 	// ClaimLease defaults to DefaultClaimLease.
 	ClaimLease time.Duration
 	Now        func() time.Time

@@ -42,12 +42,6 @@ type Handoff interface {
 	Handoff(ctx context.Context, p *forgelink.Pipeline) error
 }
 
-// AccessObserver learns of a VCS refusal at once (orgaccess.Service), so
-// the org-access state changes without waiting for the next sweep.
-type AccessObserver interface {
-	Observe(ctx context.Context, slug forgelink.Slug, cause error)
-}
-
 // Service evaluates deliveries.
 type Service struct {
 	Store   Store
@@ -55,7 +49,7 @@ type Service struct {
 	Handoff Handoff
 	// Access, optional, is told when the VCS refuses to show the config
 	// (revoked token, OAuth App restriction, repository gone).
-	Access AccessObserver
+	Access forgelink.AccessObserver
 	Now    func() time.Time
 	Log    *slog.Logger
 
