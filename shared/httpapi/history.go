@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -354,20 +355,56 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := patch.Advanced
-	if a.PROnlyBranchOverrides != nil {
-		for _, s := range *a.PROnlyBranchOverrides {
+	pr, err := UpdateSettings(r.Context(), p.Store, slug, SettingsChange{
+		BuildPRsOnly: a.BuildPRsOnly, BuildForkPRs: a.BuildForkPRs, ForksReceiveSecretEnvVars: a.ForksReceiveSecretEnvVars,
+		SetGitHubStatus: a.SetGitHubStatus, AlwaysBuildBranches: a.PROnlyBranchOverrides,
+	})
+	if err != nil {
+		httpjson.Error(w, r, p.log(), err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, settingsOf(pr))
+}
+
+// SettingsChange changes a project's advanced settings; a nil field stays
+// as it is.
+type SettingsChange struct {
+	BuildPRsOnly              *bool
+	BuildForkPRs              *bool
+	ForksReceiveSecretEnvVars *bool
+	SetGitHubStatus           *bool
+	// AlwaysBuildBranches replaces the always-build branch patterns
+	// (pr_only_branch_overrides).
+	AlwaysBuildBranches *[]string
+}
+
+// ProjectUpdater reads and conditionally updates projects;
+// forgelink.Store is one.
+type ProjectUpdater interface {
+	GetProject(ctx context.Context, slug forgelink.Slug) (*forgelink.Project, error)
+	UpdateProject(ctx context.Context, p *forgelink.Project) error
+}
+
+// UpdateSettings applies c to the followed project's settings and returns
+// the project as stored. Patterns are checked before anything is written
+// (Invalid); the update is a read-modify-write under the store's
+// optimistic check, retried when another writer won. It is the one
+// settings change of the API (PATCH .../settings) and the settings page.
+func UpdateSettings(ctx context.Context, st ProjectUpdater, slug forgelink.Slug, c SettingsChange) (*forgelink.Project, error) {
+	if c.AlwaysBuildBranches != nil {
+		for _, s := range *c.AlwaysBuildBranches {
 			if _, err := forgelink.ParsePattern(s); err != nil {
-				httpjson.Error(w, r, p.log(), err)
-				return
+				return nil, err
 			}
 		}
 	}
-	// Read-modify-write with the store's optimistic check; retry a lost race.
 	for attempt := 0; ; attempt++ {
-		pr, err := p.Store.GetProject(r.Context(), slug)
+		pr, err := st.GetProject(ctx, slug)
+		if forgelink.KindOf(err) == forgelink.NotFound {
+			return nil, forgelink.E(forgelink.NotFound, "project "+slug.String()+" is not followed", err)
+		}
 		if err != nil {
-			httpjson.Error(w, r, p.log(), err)
-			return
+			return nil, err
 		}
 		s := &pr.Settings
 		set := func(dst *bool, v *bool) {
@@ -375,23 +412,21 @@ func (p *Projects) patchSettings(w http.ResponseWriter, r *http.Request) {
 				*dst = *v
 			}
 		}
-		set(&s.BuildPRsOnly, a.BuildPRsOnly)
-		set(&s.BuildForkPRs, a.BuildForkPRs)
-		set(&s.ForksReceiveSecretEnvVars, a.ForksReceiveSecretEnvVars)
-		set(&s.SetGitHubStatus, a.SetGitHubStatus)
-		if a.PROnlyBranchOverrides != nil {
-			s.AlwaysBuildBranches = append([]string(nil), (*a.PROnlyBranchOverrides)...)
+		set(&s.BuildPRsOnly, c.BuildPRsOnly)
+		set(&s.BuildForkPRs, c.BuildForkPRs)
+		set(&s.ForksReceiveSecretEnvVars, c.ForksReceiveSecretEnvVars)
+		set(&s.SetGitHubStatus, c.SetGitHubStatus)
+		if c.AlwaysBuildBranches != nil {
+			s.AlwaysBuildBranches = append([]string(nil), (*c.AlwaysBuildBranches)...)
 		}
 		pr.UpdatedAt = time.Now().UTC()
-		err = p.Store.UpdateProject(r.Context(), pr)
+		err = st.UpdateProject(ctx, pr)
 		if forgelink.KindOf(err) == forgelink.Conflict && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			httpjson.Error(w, r, p.log(), err)
-			return
+			return nil, fmt.Errorf("update settings of %s: %w", slug, err)
 		}
-		httpjson.Write(w, http.StatusOK, settingsOf(pr))
-		return
+		return pr, nil
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,38 +28,70 @@ type repoJSON struct {
 // signed-in user's VCS; both for local mode's environment user, or the one
 // named by /user/repos/{vcs}), marking those forgelink follows.
 func (p *Projects) userRepos(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	u := apiauth.UserFrom(ctx)
-	vcss := []forgelink.VCS{forgelink.GitHub, forgelink.Bitbucket}
-	if !u.Env() {
-		vcss = []forgelink.VCS{u.VCS}
-	}
+	var only forgelink.VCS
 	if v := r.PathValue("vcs"); v != "" {
 		vcs, err := forgelink.ParseVCS(v)
 		if err != nil {
 			httpjson.Error(w, r, p.log(), err)
 			return
 		}
-		if !slices.Contains(vcss, vcs) {
-			httpjson.Write(w, http.StatusOK, []repoJSON{})
-			return
-		}
-		vcss = []forgelink.VCS{vcs}
+		only = vcs
 	}
-	following, err := p.followed(r)
+	repos, err := UserRepos(r.Context(), apiauth.UserFrom(r.Context()), only, p.Follow.Forges, p.Store)
 	if err != nil {
 		httpjson.Error(w, r, p.log(), err)
 		return
 	}
 	out := []repoJSON{}
+	for _, repo := range repos {
+		out = append(out, repoJSON{
+			VCSType: repo.Slug.VCS.Name(), Username: repo.Slug.Org, Name: repo.Slug.Repo, FullName: repo.Slug.FullName(),
+			Private: repo.Private, Admin: repo.Admin, Following: repo.Following, DefaultBranch: repo.DefaultBranch,
+		})
+	}
+	httpjson.Write(w, http.StatusOK, out)
+}
+
+// UserRepo is a repository the user can see, and whether forgelink
+// follows it.
+type UserRepo struct {
+	forgelink.UserRepo
+	Following bool
+}
+
+// ProjectLister lists the stored projects; forgelink.Store is one.
+type ProjectLister interface {
+	ListProjects(ctx context.Context) ([]*forgelink.Project, error)
+}
+
+// UserRepos lists every repository u can see on its VCS with the acting
+// user's forge (ctx carries the actor): a signed-in user's one VCS, or for
+// local mode's environment user both (one without a token is left out).
+// only, when set, narrows the list to that VCS. It is what GET
+// /api/v1.1/user/repos and the repositories page show.
+func UserRepos(ctx context.Context, u *apiauth.User, only forgelink.VCS, forges forgelink.Forges, st ProjectLister) ([]UserRepo, error) {
+	vcss := []forgelink.VCS{forgelink.GitHub, forgelink.Bitbucket}
+	if !u.Env() {
+		vcss = []forgelink.VCS{u.VCS}
+	}
+	if only != "" {
+		if !slices.Contains(vcss, only) {
+			return nil, nil
+		}
+		vcss = []forgelink.VCS{only}
+	}
+	following, err := followedProjects(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var out []UserRepo
 	for _, vcs := range vcss {
-		forge, err := p.Follow.Forges(ctx, vcs)
+		forge, err := forges(ctx, vcs)
 		if err != nil {
 			if u.Env() && len(vcss) > 1 {
 				continue // local mode without that VCS's token
 			}
-			httpjson.Error(w, r, p.log(), err)
-			return
+			return nil, err
 		}
 		id, ok := forge.(forgelink.Identity)
 		if !ok {
@@ -66,23 +99,18 @@ func (p *Projects) userRepos(w http.ResponseWriter, r *http.Request) {
 		}
 		repos, err := id.Repos(ctx)
 		if err != nil {
-			httpjson.Error(w, r, p.log(), forgelink.ForgeError(vcs, "list your repositories", err))
-			return
+			return nil, forgelink.ForgeError(vcs, "list your repositories", err)
 		}
 		for _, repo := range repos {
-			out = append(out, repoJSON{
-				VCSType: vcs.Name(), Username: repo.Slug.Org, Name: repo.Slug.Repo, FullName: repo.Slug.FullName(),
-				Private: repo.Private, Admin: repo.Admin, Following: following[strings.ToLower(repo.Slug.String())] != nil,
-				DefaultBranch: repo.DefaultBranch,
-			})
+			out = append(out, UserRepo{UserRepo: repo, Following: following[strings.ToLower(repo.Slug.String())] != nil})
 		}
 	}
-	httpjson.Write(w, http.StatusOK, out)
+	return out, nil
 }
 
-// followed returns the followed projects by lower-case slug.
-func (p *Projects) followed(r *http.Request) (map[string]*forgelink.Project, error) {
-	all, err := p.Store.ListProjects(r.Context())
+// followedProjects returns the followed projects by lower-case slug.
+func followedProjects(ctx context.Context, st ProjectLister) (map[string]*forgelink.Project, error) {
+	all, err := st.ListProjects(ctx)
 	if err != nil {
 		return nil, err
 	}
