@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,6 +45,10 @@ type stack struct {
 	consumed []*forgelink.Message
 	arrived  chan struct{}
 	srv      *server.Server
+	// logs is everything the server logged (debug level and up); vcs is
+	// every request the server made to the fakes.
+	logs *syncBuffer
+	vcs  *vcsLog
 }
 
 // newStack records intake's messages instead of running the trigger function.
@@ -52,9 +57,13 @@ func newStack(t *testing.T) *stack { return newStackWith(t, true) }
 // newTriggerStack runs the trigger function on intake's messages, as make run does.
 func newTriggerStack(t *testing.T) *stack { return newStackWith(t, false) }
 
-func newStackWith(t *testing.T, record bool) *stack {
+func newStackWith(t *testing.T, record bool) *stack { return newStackEnv(t, record, nil) }
+
+// newStackEnv is newStackWith with more of the server's environment, which
+// may depend on the fakes and the server's URL (s.url).
+func newStackEnv(t *testing.T, record bool, more func(s *stack) map[string]string) *stack {
 	t.Helper()
-	s := &stack{gh: vcsfake.NewGitHub(t), bb: vcsfake.NewBitbucket(t), arrived: make(chan struct{}, 100)}
+	s := &stack{gh: vcsfake.NewGitHub(t), bb: vcsfake.NewBitbucket(t), arrived: make(chan struct{}, 100), logs: &syncBuffer{}, vcs: &vcsLog{}}
 	s.gh.AddRepo("octo-org/hello-world", "main", false)
 	s.bb.AddRepo("octo-org/hello-world", "master", true)
 
@@ -73,11 +82,14 @@ func newStackWith(t *testing.T, record bool) *stack {
 		"GITHUB_OAUTH_CLIENT_ID":   "Iv1.e2e0123456789",
 		"FORGELINK_SWEEP_INTERVAL": "0", // sweeps run on demand here
 	}
+	if more != nil {
+		maps.Copy(env, more(s))
+	}
 	cfg, err := config.FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := server.Options{RetryBackoff: 10 * time.Millisecond}
+	opts := server.Options{RetryBackoff: 10 * time.Millisecond, HTTPClient: &http.Client{Timeout: 20 * time.Second, Transport: s.vcs}}
 	if record {
 		opts.Consume = func(ctx context.Context, m *forgelink.Message) error {
 			s.mu.Lock()
@@ -87,7 +99,7 @@ func newStackWith(t *testing.T, record bool) *stack {
 			return nil
 		}
 	}
-	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), opts)
+	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
