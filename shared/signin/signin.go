@@ -222,7 +222,9 @@ func (s *Service) Token(ctx context.Context, userID string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("token of %s: %w", userID, err)
 		}
-		old := &oauth2.Token{AccessToken: string(access), RefreshToken: string(refresh), Expiry: u.TokenExpiry}
+		// Only the refresh token: given the access token, x/oauth2 would
+		// reuse it until 10 s before its expiry, not refresh it now.
+		old := &oauth2.Token{RefreshToken: string(refresh)}
 		fresh, err := s.oauthConfig(u.VCS, strings.TrimRight(s.Config.PublicURL, "/")).TokenSource(s.oauthContext(ctx), old).Token()
 		if err != nil {
 			// Bitbucket rotates refresh tokens: when another caller refreshed
