@@ -47,8 +47,8 @@ func main() {
 	}
 	auth := users
 	mux := http.NewServeMux()
-	mux.Handle("/api/", (&statusapi.Reports{Reporter: svc, Tokens: store, Auth: auth, PublicURL: cfg.PublicURL, Log: log}).Handler())
-	mux.Handle("/", (&statusapi.Badges{Projects: store, Pipelines: store, Auth: auth, Log: log}).Handler())
+	mux.Handle("/api/", (&statusapi.Reports{Reporter: svc, Tokens: store, Auth: auth, Authz: users, Pipelines: store, PublicURL: cfg.PublicURL, Log: log}).Handler())
+	mux.Handle("/", (&statusapi.Badges{Projects: store, Pipelines: store, Auth: auth, Authz: users, Log: log}).Handler())
 	consume := queue.SQSStatusHandler(svc.Post, queue.SQSStatusOptions{
 		Visibility: q, QueueURL: cfg.StatusQueue, MaxReceives: cfg.MaxReceives, OnDead: svc.GiveUp, Log: log,
 	})

@@ -77,7 +77,8 @@ type Service struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 
-	perms permCache
+	perms      permCache
+	refreshing userLocks
 }
 
 var (
@@ -218,18 +219,23 @@ func (s *Service) Token(ctx context.Context, userID string) (string, error) {
 		if u.TokenExpiry.IsZero() || u.TokenExpiry.After(s.now().Add(time.Minute)) || len(u.SealedRefresh) == 0 {
 			return string(access), nil
 		}
-		refresh, err := s.Sealer.Open(ctx, u.SealedRefresh, u.AAD(forgelink.PurposeUserRefresh))
-		if err != nil {
-			return "", fmt.Errorf("token of %s: %w", userID, err)
+		// One refresh at a time per user in this process; after waiting,
+		// read again: the other caller may have refreshed already.
+		unlock := s.refreshing.lock(userID)
+		if cur, err := s.Users.GetUser(ctx, userID); err != nil || cur.Version != u.Version {
+			unlock()
+			if err != nil {
+				return "", fmt.Errorf("token of %s: %w", userID, err)
+			}
+			continue
 		}
-		// Only the refresh token: given the access token, x/oauth2 would
-		// reuse it until 10 s before its expiry, not refresh it now.
-		old := &oauth2.Token{RefreshToken: string(refresh)}
-		fresh, err := s.oauthConfig(u.VCS, strings.TrimRight(s.Config.PublicURL, "/")).TokenSource(s.oauthContext(ctx), old).Token()
+		fresh, err := s.refresh(ctx, u)
+		unlock()
 		if err != nil {
-			// Bitbucket rotates refresh tokens: when another caller refreshed
-			// first, this one's refresh token is spent. Use the stored one.
-			if now, gerr := s.Users.GetUser(ctx, userID); gerr == nil && now.Version != u.Version && attempt < 3 {
+			// Bitbucket rotates refresh tokens: when another process
+			// refreshed first, this one's refresh token is spent. Wait for
+			// the winner's token to be stored, and use it.
+			if s.waitForRefresh(ctx, u) && attempt < 3 {
 				continue
 			}
 			return "", forgelink.E(forgelink.Unauthorized, fmt.Sprintf("%s refused to refresh %s's token: sign in again", u.VCS.Name(), u.Login), err)
@@ -247,6 +253,69 @@ func (s *Service) Token(ctx context.Context, userID string) (string, error) {
 		}
 		// Another caller refreshed at the same time and stored first: use
 		// the stored token.
+	}
+}
+
+// refresh asks the VCS for a new access token with u's refresh token.
+func (s *Service) refresh(ctx context.Context, u *forgelink.User) (*oauth2.Token, error) {
+	refresh, err := s.Sealer.Open(ctx, u.SealedRefresh, u.AAD(forgelink.PurposeUserRefresh))
+	if err != nil {
+		return nil, fmt.Errorf("token of %s: %w", u.ID, err)
+	}
+	// Only the refresh token: given the access token, x/oauth2 would reuse
+	// it until 10 s before its expiry, not refresh it now.
+	old := &oauth2.Token{RefreshToken: string(refresh)}
+	return s.oauthConfig(u.VCS, strings.TrimRight(s.Config.PublicURL, "/")).TokenSource(s.oauthContext(ctx), old).Token()
+}
+
+// waitForRefresh waits up to two seconds for another caller's refresh of
+// u's token to be stored, and reports whether one was.
+func (s *Service) waitForRefresh(ctx context.Context, u *forgelink.User) bool {
+	for range 20 {
+		if cur, err := s.Users.GetUser(ctx, u.ID); err == nil && cur.Version != u.Version {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// userLocks serializes token refreshes per user within a process.
+type userLocks struct {
+	mu sync.Mutex
+	m  map[string]*userLock
+}
+
+type userLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks id's mutex and returns its unlock.
+func (l *userLocks) lock(id string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*userLock{}
+	}
+	ul := l.m[id]
+	if ul == nil {
+		ul = &userLock{}
+		l.m[id] = ul
+	}
+	ul.refs++
+	l.mu.Unlock()
+	ul.mu.Lock()
+	return func() {
+		ul.mu.Unlock()
+		l.mu.Lock()
+		if ul.refs--; ul.refs == 0 {
+			delete(l.m, id)
+		}
+		l.mu.Unlock()
 	}
 }
 

@@ -67,6 +67,9 @@ type Badges struct {
 	// Auth checks tokens for private projects. With none, every private
 	// project's badge is 404.
 	Auth apiauth.Authenticator
+	// Authz, when set, also requires the token's user to have pull on a
+	// private project's repository (signed-in users); else 404.
+	Authz apiauth.Authorizer
 	// Log receives failures; nil is slog.Default().
 	Log *slog.Logger
 }
@@ -152,11 +155,12 @@ func (b *Badges) serve(w http.ResponseWriter, r *http.Request) {
 	// every request that sent one, so neither the answer nor its timing
 	// depends on whether a private project exists.
 	authorized := false
+	var user *apiauth.User
 	if tok := apiauth.TokenOf(r); tok != "" && b.Auth != nil {
-		_, err := b.Auth.Authenticate(ctx, tok)
+		u, err := b.Auth.Authenticate(ctx, tok)
 		switch kind := forgelink.KindOf(err); {
 		case err == nil:
-			authorized = true
+			authorized, user = true, u
 		case kind == forgelink.Unauthorized || kind == forgelink.Forbidden:
 		default:
 			b.fail(w, r, fmt.Errorf("statusapi: badge: authenticate: %w", err))
@@ -180,6 +184,17 @@ func (b *Badges) serve(w http.ResponseWriter, r *http.Request) {
 	case project.Private && !authorized:
 		b.projectNotFound(w, r)
 		return
+	case project.Private && b.Authz != nil:
+		// A user may see the badge of a private repository the VCS shows
+		// the user, no other.
+		if err := b.Authz.Authorize(ctx, user, slug, forgelink.PermissionPull); err != nil {
+			if k := forgelink.KindOf(err); k == forgelink.NotFound || k == forgelink.Forbidden || k == forgelink.Unauthorized {
+				b.projectNotFound(w, r)
+				return
+			}
+			b.fail(w, r, fmt.Errorf("statusapi: badge: authorize on %s: %w", slug, err))
+			return
+		}
 	}
 
 	branch := route.branch

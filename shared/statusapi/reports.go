@@ -30,6 +30,14 @@ type Reports struct {
 	Reporter Reporter
 	Tokens   ExecutorTokens
 	Auth     apiauth.Authenticator
+	// Authz, when set, requires a user (not an executor token) to have
+	// admin on the pipeline's repository: a status is posted with the
+	// follower's token, so reading is not enough.
+	Authz apiauth.Authorizer
+	// Pipelines finds the pipeline's project for Authz.
+	Pipelines interface {
+		GetPipeline(ctx context.Context, id string) (*forgelink.Pipeline, error)
+	}
 	// PublicURL is the base of a report's default target URL,
 	// PublicURL/pipelines/{id}; empty uses the request's own host (https),
 	// as behind API Gateway.
@@ -114,8 +122,25 @@ func (h *Reports) authorize(r *http.Request, pipelineID string) error {
 		return forgelink.Errorf(forgelink.Unauthorized, "missing token: send the Circle-Token header with the API token or the pipeline's executor token")
 	}
 	if !strings.HasPrefix(tok, forgelink.ExecutorTokenPrefix) {
-		_, err := h.Auth.Authenticate(r.Context(), tok)
-		return err
+		u, err := h.Auth.Authenticate(r.Context(), tok)
+		if err != nil || h.Authz == nil || h.Pipelines == nil {
+			return err
+		}
+		p, err := h.Pipelines.GetPipeline(r.Context(), pipelineID)
+		if err != nil {
+			return err
+		}
+		slug, err := forgelink.ParseSlug(p.Project)
+		if err != nil {
+			return err
+		}
+		if err := h.Authz.Authorize(r.Context(), u, slug, forgelink.PermissionAdmin); err != nil {
+			if forgelink.KindOf(err) == forgelink.NotFound {
+				return forgelink.Errorf(forgelink.NotFound, "pipeline %s not found", pipelineID)
+			}
+			return err
+		}
+		return nil
 	}
 	t, err := h.Tokens.CheckRunnerToken(r.Context(), forgelink.HashRunnerToken(tok), h.now())
 	if err != nil {
