@@ -2,7 +2,8 @@
 // (GitHub and Bitbucket OAuth, sessions, personal API tokens), follow and
 // unfollow repositories (deploy key + webhook), settings, pipelines and
 // deliveries, checkout keys, additional SSH keys and checkout material,
-// on CircleCI's API paths.
+// on CircleCI's API paths; and the settings pages that do the same in a
+// browser (shared/pages).
 package main
 
 import (
@@ -16,10 +17,13 @@ import (
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
+	"forgelink/shared/forgelink"
 	"forgelink/shared/forges"
 	"forgelink/shared/httpapi"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdarun"
+	"forgelink/shared/orgaccess"
+	"forgelink/shared/pages"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
@@ -51,9 +55,25 @@ func main() {
 		Log:       log,
 	}
 	api := &httpapi.Keys{Service: keys, Auth: users, Authz: users, Log: log}
+	// The pages read org access as the orgaccess function stored it; the
+	// "API token" form only where no OAuth sign-in is configured.
+	settings := (&pages.Pages{
+		Users:       users,
+		Store:       store,
+		Pipelines:   store,
+		Follow:      projects.Follow,
+		Keys:        keys,
+		Access:      &orgaccess.Service{Store: store, GitHubWebURL: cfg.GitHubWebURL, OAuthClientID: cfg.OAuthClientID, Log: log},
+		TokenSignIn: !users.Enabled(forgelink.GitHub) && !users.Enabled(forgelink.Bitbucket),
+		PublicURL:   cfg.PublicURL,
+		Log:         log,
+	}).Handler()
 	mux := http.NewServeMux()
 	for _, route := range signin.Routes {
 		mux.Handle(route, users.Handler())
+	}
+	for _, route := range pages.Routes {
+		mux.Handle(route, settings)
 	}
 	mux.Handle("/", api.Handler(projects.Handler()))
 	if err := lambdarun.Serve(mux, cfg.Addr, log); err != nil {

@@ -34,6 +34,7 @@ import (
 	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/orgaccess"
+	"forgelink/shared/pages"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
@@ -190,6 +191,15 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	for _, prefix := range signin.Routes {
 		mux.Handle(prefix, users.Handler())
+	}
+	// The settings pages, signed in with the API token (or OAuth where
+	// configured); the same handler the keys function serves.
+	settingsPages := (&pages.Pages{
+		Users: users, Store: st, Pipelines: st, Follow: followSvc, Keys: keySvc, Access: access,
+		TokenSignIn: true, PublicURL: cfg.PublicURL, Log: log,
+	}).Handler()
+	for _, route := range pages.Routes {
+		mux.Handle(route, settingsPages)
 	}
 	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Log: log}).Handler()
 	mux.Handle("/api/v2/org-access", accessAPI)
