@@ -515,7 +515,7 @@ func TestAdditionalSSHKeys(t *testing.T) {
 		t.Errorf("stored MD5 %s, want %s", stored[0].FingerprintMD5, want)
 	}
 	page := b.follow(t, p)
-	mustContain(t, "page", page.body, "SSH key added.", "<td>deploy.example.com</td>",
+	mustContain(t, "page", page.body, "SSH key added.", "<strong>deploy.example.com</strong>",
 		"<code>"+stored[0].FingerprintMD5+"</code>", "<code>"+stored[0].FingerprintSHA256+"</code>")
 	body := strings.Split(key, "\n")[1]
 	mustNotContain(t, "page", page.body, "-----END", body)
