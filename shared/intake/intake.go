@@ -138,6 +138,12 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, ping := range p.pings {
 		if event == ping {
+			// A ping is answered without a delivery id, but its body
+			// must be JSON like any other event's.
+			if _, err := p.parse(event, payload); err != nil {
+				httpjson.Error(w, r, log, err)
+				return
+			}
 			log.InfoContext(ctx, "ping")
 			httpjson.Write(w, http.StatusOK, map[string]any{"ping": true})
 			return
