@@ -8,7 +8,7 @@ FN        ?= webhook
 EVENT     ?= events/github-push.json
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build test unit lint vet fmt-check run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test unit lint vet fmt-check fuzz run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -23,6 +23,22 @@ FORCE:
 ## test: the one test command (README, .ci/run): format, vet, lint, unit, contract, handler and end-to-end tests
 test: fmt-check vet lint
 	$(GO) test -race -count=1 ./...
+
+## fuzz: FUZZTIME=30s [FUZZ=regexp] - run every go test -fuzz target (func Fuzz* in a _test.go), one at a time, for FUZZTIME each; make test runs their seed corpora
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 10s
+FUZZ             ?= .
+# Whole webhook payloads as seeds make Go's default minute of minimizing per
+# new input stall a run: FUZZMINIMIZETIME bounds it. Targets that write to
+# bbolt run on /dev/shm where there is one, so fsync costs nothing.
+fuzz:
+	@set -e; tmp=$${TMPDIR:-/tmp}; if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmp=/dev/shm; fi; \
+	grep -rHE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' functions shared infra | \
+	sed -E 's|^(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]*)\(.*|\1 \2|' | sort -u | grep -E -- '$(FUZZ)' | \
+	while read pkg name; do \
+		echo "== $$name ./$$pkg ($(FUZZTIME))"; \
+		TMPDIR=$$tmp $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$pkg; \
+	done
 
 fmt-check:
 	@out=$$(gofmt -l functions shared infra events); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -125,7 +125,8 @@ func DecodeStrict(body []byte, v any) error {
 		}
 		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: %s", err.Error())
 	}
-	if dec.More() {
+	// Not dec.More, which is false before a stray "}" or "]".
+	if len(bytes.Trim(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return forgelink.Errorf(forgelink.Invalid, "invalid JSON: data after the object")
 	}
 	return nil

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"forgelink/shared/bbhook"
 	"forgelink/shared/forgelink"
@@ -155,6 +158,12 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(deliveryID) > 200 {
 		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
+		return
+	}
+	// Stores key deliveries by this id: DynamoDB would turn invalid UTF-8
+	// into U+FFFD (two ids, one key) where bbolt keeps the bytes.
+	if !utf8.ValidString(deliveryID) || strings.IndexFunc(deliveryID, unicode.IsControl) >= 0 {
+		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header must be printable text", p.deliveryHeader))
 		return
 	}
 	events, err := p.parse(event, payload)
