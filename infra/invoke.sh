@@ -61,8 +61,10 @@ AWS_LAMBDA_FUNCTION_NAME="forgelink-$FN" AWS_LAMBDA_FUNCTION_TIMEOUT=30 FORGELIN
   go tool aws-lambda-rie --runtime-interface-emulator-address "127.0.0.1:$rie_port" "$tmp/bootstrap" >"$tmp/rie.log" 2>&1 &
 pids+=($!)
 url="http://127.0.0.1:$rie_port/2015-03-31/functions/function/invocations"
-for _ in $(seq 1 300); do
-  grep -q -i "listening\|rapid" "$tmp/rie.log" 2>/dev/null && break
+# Wait for the emulator's port (go tool may first build it: up to 2 minutes
+# on a busy machine).
+for _ in $(seq 1 1200); do
+  (echo >"/dev/tcp/127.0.0.1/$rie_port") 2>/dev/null && break
   sleep 0.1
 done
 
