@@ -10,9 +10,9 @@ import (
 
 // TestFunctionsLinkOnlyWhatTheyUse lists each function's packages as the
 // Lambda build links them (go list -deps -tags lambda.norpc) and fails when
-// a function links what it must not: test and dev-only code in any of
-// them, and in the webhook function (on GitHub's 10-second clock) a VCS
-// API client, SSH or a YAML parser.
+// a function links what it must not: test and dev-only code and the
+// Prometheus client in any of them, and in the webhook function (on
+// GitHub's 10-second clock) a VCS API client, SSH or a YAML parser.
 func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
@@ -25,6 +25,10 @@ func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 		"forgelink/shared/bolt", // the local store
 		"go.etcd.io/bbolt",
 		"github.com/aws/aws-sdk-go-v2/config", // the default credential chain: not in the Lambda build
+		// The Prometheus exporter (and its protobuf runtime): container
+		// builds only; in Lambda metrics go out as EMF lines.
+		"github.com/prometheus/client_golang/prometheus",
+		"forgelink/shared/metrics/promexport",
 		"testing",
 	}
 	forbidden := map[string][]string{

@@ -15,6 +15,7 @@ import (
 	"forgelink/shared/forgelink"
 	"forgelink/shared/ghhook"
 	"forgelink/shared/httpjson"
+	"forgelink/shared/metrics"
 )
 
 // MaxWebhookBody is the largest delivery intake reads: GitHub caps payloads
@@ -66,6 +67,8 @@ type Intake struct {
 	Inbox forgelink.Inbox
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Metrics counts deliveries by outcome; nil: metrics.Default.
+	Metrics *metrics.Registry
 }
 
 // Store is what intake reads: the project a hook id belongs to, and a
@@ -100,6 +103,16 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	hookID := r.PathValue("hookID")
 	deliveryID := r.Header.Get(p.deliveryHeader)
 	log := in.log().With("delivery", deliveryID, "hook_id", hookID, "vcs", string(p.vcs))
+	// Every answer from here on is counted once: 4xx rejected, 5xx failed,
+	// unless a branch below names the outcome.
+	outcome := metrics.Rejected
+	defer func() { in.Metrics.Delivery(string(p.vcs), outcome) }()
+	fail := func(err error) {
+		if httpjson.StatusOf(err) >= 500 {
+			outcome = metrics.Failed
+		}
+		httpjson.Error(w, r, log, err)
+	}
 
 	project, err := in.Store.GetProjectByHookID(ctx, hookID)
 	if err == nil && project.Slug.VCS != p.vcs {
@@ -109,34 +122,34 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 		if forgelink.KindOf(err) == forgelink.NotFound {
 			err = forgelink.E(forgelink.NotFound, "unknown hook: the repository is not followed", err)
 		}
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 	log = log.With("project", project.Slug.String())
 
 	body, err := httpjson.ReadLimited(w, r, MaxWebhookBody)
 	if err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 	secrets, err := in.secrets(ctx, project)
 	if err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 	if err := p.verify(body, r.Header.Get(p.signatureHeader), secrets...); err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 
 	payload, err := jsonPayload(p, r.Header.Get("Content-Type"), body)
 	if err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 	event := r.Header.Get(p.eventHeader)
 	if event == "" {
-		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.eventHeader))
+		fail(forgelink.Errorf(forgelink.Invalid, "missing %s header", p.eventHeader))
 		return
 	}
 	for _, ping := range p.pings {
@@ -148,16 +161,17 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			log.InfoContext(ctx, "ping")
+			outcome = metrics.Ignored
 			httpjson.Write(w, http.StatusOK, map[string]any{"ping": true})
 			return
 		}
 	}
 	if deliveryID == "" {
-		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "missing %s header", p.deliveryHeader))
+		fail(forgelink.Errorf(forgelink.Invalid, "missing %s header", p.deliveryHeader))
 		return
 	}
 	if len(deliveryID) > 200 {
-		httpjson.Error(w, r, log, forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
+		fail(forgelink.Errorf(forgelink.Invalid, "%s header is too long", p.deliveryHeader))
 		return
 	}
 	// Stores key deliveries by this id: DynamoDB would turn invalid UTF-8
@@ -168,12 +182,13 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := p.parse(event, payload)
 	if err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
 	}
 	log = log.With("event", event)
 	if len(events) == 0 {
 		log.InfoContext(ctx, "ignored: nothing to build")
+		outcome = metrics.Ignored
 		httpjson.Write(w, http.StatusOK, map[string]any{"ignored": true, "event": event})
 		return
 	}
@@ -191,8 +206,12 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	status, resp, err := in.accept(ctx, d, log)
 	if err != nil {
-		httpjson.Error(w, r, log, err)
+		fail(err)
 		return
+	}
+	outcome = metrics.Duplicate
+	if status == http.StatusAccepted {
+		outcome = metrics.Accepted
 	}
 	httpjson.Write(w, status, resp)
 }

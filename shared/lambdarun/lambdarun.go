@@ -41,15 +41,18 @@ func Fail(err error) {
 
 // Serve runs h as a Lambda function behind API Gateway (HTTP API, payload
 // 2.0) when the Lambda runtime API is present, and otherwise listens on
-// addr until SIGINT/SIGTERM, as on a container platform.
+// addr until SIGINT/SIGTERM, as on a container platform. In Lambda each
+// invocation ends with an EMF line of the metrics it moved; outside it,
+// GET /metrics serves them in the Prometheus format (builds without
+// -tags lambda.norpc).
 func Serve(h http.Handler, addr string, log *slog.Logger) error {
 	if InLambda() {
 		// ProxyWithContext, not Proxy: it keeps the Lambda context on the
 		// request instead of copying it into headers.
-		lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+		lambda.Start(flushing(httpadapter.NewV2(h).ProxyWithContext))
 		return nil
 	}
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: withMetrics(h), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -71,9 +74,17 @@ func Serve(h http.Handler, addr string, log *slog.Logger) error {
 // Start runs handler, an event function (SQS, EventBridge), under the
 // Lambda runtime API. Outside Lambda it fails: make run runs consumers
 // in-process, and make invoke runs the function under the emulator.
+// An SQS handler's invocations end with an EMF line of the metrics they
+// moved, as Serve's do.
 func Start(handler any) error {
 	if !InLambda() {
 		return fmt.Errorf("this event function runs under Lambda (or the Runtime Interface Emulator: make invoke); locally, make run runs it in-process")
+	}
+	switch f := handler.(type) {
+	case func(context.Context, events.SQSEvent) (events.SQSEventResponse, error):
+		handler = flushing(f)
+	case SQSFunc:
+		handler = flushing(f)
 	}
 	lambda.Start(handler)
 	return nil
@@ -102,7 +113,7 @@ func ServeEvents(h http.Handler, ev Events, addr string, log *slog.Logger) error
 	if !InLambda() {
 		return Serve(h, addr, log)
 	}
-	lambda.StartHandlerFunc(dispatch(httpadapter.NewV2(h).ProxyWithContext, ev))
+	lambda.StartHandlerFunc(flushing(dispatch(httpadapter.NewV2(h).ProxyWithContext, ev)))
 	return nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/metrics"
 )
 
 // Store is what the sweep needs of storage.
@@ -76,6 +77,9 @@ type Service struct {
 	OrgTimeout time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Metrics counts checks by the state found and, after a sweep of
+	// every org, sets the orgs per state; nil: metrics.Default.
+	Metrics *metrics.Registry
 }
 
 // Scope narrows a sweep or a report: every org (zero), one org (VCS and
@@ -224,10 +228,29 @@ func (s *Service) Sweep(ctx context.Context, scope Scope) (*Result, error) {
 		res.Orgs = append(res.Orgs, org)
 	}
 	slices.SortFunc(res.Orgs, func(a, b Org) int { return strings.Compare(a.Slug, b.Slug) })
+	if scope == (Scope{}) {
+		s.countOrgs(orgs, res.Orgs)
+	}
 	res.Finished = s.now()
 	s.log().InfoContext(ctx, "org access sweep done", "orgs", len(res.Orgs), "checked", res.Checked, "deferred", res.Deferred,
 		"duration_ms", res.Finished.Sub(res.Started).Milliseconds())
 	return res, nil
+}
+
+// countOrgs sets the metrics' organizations per (vcs, state) from a sweep
+// of every org; states no org is in are set to 0.
+func (s *Service) countOrgs(projects map[string][]*forgelink.Project, orgs []Org) {
+	n := map[[2]string]int{}
+	for _, o := range orgs {
+		if ps := projects[o.Slug]; len(ps) > 0 {
+			n[[2]string{string(ps[0].Slug.VCS), string(o.State)}]++
+		}
+	}
+	for _, vcs := range []forgelink.VCS{forgelink.GitHub, forgelink.Bitbucket} {
+		for _, state := range metrics.AccessStates {
+			s.Metrics.SetAccessOrgs(string(vcs), state, n[[2]string{string(vcs), state}])
+		}
+	}
 }
 
 // logChange logs an org's change of state once, as org_access_changed.
@@ -362,6 +385,7 @@ func (s *Service) sweepOrg(ctx context.Context, projects []*forgelink.Project) (
 	for _, p := range projects {
 		if stopped != "" || ctx.Err() != nil {
 			deferred++
+			s.Metrics.AccessCheck(string(p.Slug.VCS), metrics.Deferred)
 			after = append(after, p)
 			continue
 		}
@@ -369,10 +393,14 @@ func (s *Service) sweepOrg(ctx context.Context, projects []*forgelink.Project) (
 		if err != nil {
 			s.log().WarnContext(ctx, "org access: project check deferred", "project", p.Slug.String(), "err", err)
 			deferred++
+			s.Metrics.AccessCheck(string(p.Slug.VCS), metrics.Deferred)
 			after = append(after, p)
 			continue
 		}
 		checked++
+		if np.Access != nil {
+			s.Metrics.AccessCheck(string(np.Slug.VCS), string(cmp.Or(np.Access.State, forgelink.AccessOK)))
+		}
 		after = append(after, np)
 		if ck == nil {
 			continue

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"forgelink/shared/forgelink"
+	"forgelink/shared/metrics"
 )
 
 // Store is what the status function needs of storage.
@@ -56,6 +57,9 @@ type Service struct {
 	ClaimLease time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Metrics counts posts, failures, refusals and requests given up;
+	// nil: metrics.Default.
+	Metrics *metrics.Registry
 }
 
 // Report is an executor's report on a pipeline.
@@ -301,11 +305,13 @@ func (s *Service) postOne(ctx context.Context, log *slog.Logger, slug forgelink.
 			}
 			err = fmt.Errorf("post status %s for pipeline %s: %w", name, p.ID, err)
 			if k := forgelink.KindOf(err); k == forgelink.Transient || k == forgelink.Internal {
+				s.Metrics.StatusPost(string(slug.VCS), metrics.Failed)
 				return nil, err
 			}
-			return err, nil
+			return err, nil // counted as refused by refused
 		}
 		claim.Posted, claim.Count = true, claim.Count+1
+		s.Metrics.StatusPost(string(slug.VCS), metrics.Posted)
 		if err := s.Store.PutPostedStatus(ctx, &claim); err != nil {
 			// Posted, but not recorded as such: after the lease a duplicate
 			// of this request posts the same state once more, which GitHub
@@ -340,6 +346,7 @@ func (s *Service) refused(ctx context.Context, project *forgelink.Project, pipel
 	}
 	s.log().WarnContext(ctx, "status not posted: the VCS refused", "pipeline", pipelineID, "project", project.Slug.String(),
 		"doing", doing, "kind", forgelink.KindOf(cause).String(), "err", cause)
+	s.Metrics.StatusPost(string(project.Slug.VCS), metrics.Refused)
 	if err := s.noteOnPipeline(ctx, pipelineID, "could not "+doing+": "+msg); err != nil {
 		return err
 	}
@@ -403,6 +410,11 @@ func (s *Service) GiveUp(ctx context.Context, req *forgelink.StatusRequest, atte
 		msg = cause.Error()
 	}
 	note := fmt.Sprintf("gave up posting %s after %d attempts: %s", req.State, attempts, msg)
+	vcs := metrics.Other
+	if slug, err := forgelink.ParseSlug(req.Project); err == nil {
+		vcs = string(slug.VCS)
+	}
+	s.Metrics.StatusPost(vcs, metrics.GaveUp)
 	if err := s.noteOnPipeline(ctx, req.PipelineID, note); err != nil {
 		s.log().ErrorContext(ctx, "could not record a dead status request", "pipeline", req.PipelineID, "err", err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"forgelink/shared/circleci"
 	"forgelink/shared/forgelink"
+	"forgelink/shared/metrics"
 )
 
 // ConfigPath is where the pipeline configuration lives in a repository.
@@ -52,6 +53,9 @@ type Service struct {
 	Access forgelink.AccessObserver
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Metrics counts decisions (pipelines created, events skipped); nil:
+	// metrics.Default.
+	Metrics *metrics.Registry
 
 	cache configCache
 }
@@ -183,6 +187,7 @@ func (e *evaluation) event(ctx context.Context, ev forgelink.Event) (forgelink.E
 			if e.s.Access != nil {
 				e.s.Access.Observe(ctx, e.project.Slug, err)
 			}
+			e.s.Metrics.Pipeline(string(e.project.Slug.VCS), metrics.Skipped)
 			return decisionRecord(ev, d), nil
 		case parseErr != nil:
 			in.ConfigError = messageOf(parseErr)
@@ -194,6 +199,7 @@ func (e *evaluation) event(ctx context.Context, ev forgelink.Event) (forgelink.E
 	rec := decisionRecord(ev, d)
 	if !d.Build {
 		e.log.InfoContext(ctx, "skipped", "reason", d.Reason, "type", string(ev.Type), "branch", ev.Branch, "tag", ev.Tag)
+		e.s.Metrics.Pipeline(string(e.project.Slug.VCS), metrics.Skipped)
 		return rec, nil
 	}
 	p, dup, err := e.createPipeline(ctx, ev, d)
@@ -250,16 +256,22 @@ func (e *evaluation) createPipeline(ctx context.Context, ev forgelink.Event, d f
 	}
 	p.InitStatus()
 	existing, err := e.s.Store.CreatePipeline(ctx, p)
+	vcs := string(e.project.Slug.VCS)
 	if forgelink.KindOf(err) == forgelink.Conflict && existing != nil {
 		if existing.HookID != e.msg.HookID || existing.DeliveryID != e.msg.DeliveryID {
 			e.log.InfoContext(ctx, "pipeline exists for this revision", "pipeline", existing.ID, "number", existing.Number)
+			e.s.Metrics.Pipeline(vcs, metrics.Existing)
 			return existing, true, nil
 		}
+		// This delivery created it on an earlier attempt: counted then.
 		p = existing
 	} else if err != nil {
 		return nil, false, fmt.Errorf("create pipeline: %w", err)
-	} else if existing != nil {
-		p = existing
+	} else {
+		e.s.Metrics.Pipeline(vcs, metrics.Created)
+		if existing != nil {
+			p = existing
+		}
 	}
 	if err := e.s.Handoff.Handoff(ctx, p); err != nil {
 		return nil, false, fmt.Errorf("hand off pipeline %s: %w", p.ID, err)

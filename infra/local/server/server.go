@@ -33,6 +33,8 @@ import (
 	"forgelink/shared/httpapi"
 	"forgelink/shared/intake"
 	"forgelink/shared/keysvc"
+	"forgelink/shared/metrics"
+	"forgelink/shared/metrics/promexport"
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/pages"
 	"forgelink/shared/queue"
@@ -204,6 +206,9 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Log: log}).Handler()
 	mux.Handle("/api/v2/org-access", accessAPI)
 	mux.Handle("/api/v2/org-access/check", accessAPI)
+	// The Prometheus scrape, without the API token: no label holds a name,
+	// an id or a secret (docs/security.md).
+	mux.Handle("GET /metrics", promexport.Handler(metrics.Default))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}` + "\n"))
