@@ -44,7 +44,7 @@ func main() {
 		Store: store, Checkers: forges.Checkers(vcs), Repair: repair.Repair, PublicURL: cfg.PublicURL,
 		GitHubWebURL: cfg.GitHubWebURL, OAuthClientID: cfg.OAuthClientID, Log: log,
 	}
-	api := &accessapi.API{Service: svc, Auth: users, Log: log}
+	api := &accessapi.API{Service: svc, Auth: users, Authz: users, Log: log}
 	sweep := func(ctx context.Context, _ events.EventBridgeEvent) error {
 		_, err := svc.Sweep(ctx, orgaccess.Scope{})
 		return err

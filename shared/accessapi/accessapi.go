@@ -13,6 +13,7 @@ import (
 	"net/http"
 
 	"forgelink/shared/apiauth"
+	"forgelink/shared/forgelink"
 	"forgelink/shared/httpjson"
 	"forgelink/shared/orgaccess"
 )
@@ -27,7 +28,24 @@ type Service interface {
 type API struct {
 	Service Service
 	Auth    apiauth.Authenticator
-	Log     *slog.Logger
+	// Authz, when set, narrows what a signed-in user sees to the projects
+	// the VCS lets the user pull, and what the user may check to those the
+	// user administers. Local mode's environment user sees everything.
+	Authz apiauth.Authorizer
+	Log   *slog.Logger
+}
+
+// narrow limits scope to the projects r's user has need on.
+func (a *API) narrow(r *http.Request, scope orgaccess.Scope, need forgelink.Permission) orgaccess.Scope {
+	u := apiauth.UserFrom(r.Context())
+	if a.Authz == nil || u == nil || u.Env() {
+		return scope
+	}
+	ctx := r.Context()
+	scope.Visible = func(slug forgelink.Slug) bool {
+		return a.Authz.Authorize(ctx, u, slug, need) == nil
+	}
+	return scope
 }
 
 // maxCheckBody bounds the check request's JSON body.
@@ -53,7 +71,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, a.log(), err)
 		return
 	}
-	orgs, err := a.Service.Status(r.Context(), scope)
+	orgs, err := a.Service.Status(r.Context(), a.narrow(r, scope, forgelink.PermissionPull))
 	if err != nil {
 		httpjson.Error(w, r, a.log(), err)
 		return
@@ -79,7 +97,7 @@ func (a *API) check(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, a.log(), err)
 		return
 	}
-	res, err := a.Service.Sweep(r.Context(), scope)
+	res, err := a.Service.Sweep(r.Context(), a.narrow(r, scope, forgelink.PermissionAdmin))
 	if err != nil {
 		httpjson.Error(w, r, a.log(), err)
 		return

@@ -88,6 +88,10 @@ type Scope struct {
 	VCS     forgelink.VCS
 	Org     string
 	Project *forgelink.Slug
+	// Visible, when set, narrows the scope to the projects it accepts
+	// (those the requesting user may see); an org's state in the answer is
+	// then judged from those only.
+	Visible func(forgelink.Slug) bool
 }
 
 // ParseScope reads an org ("gh/acme") or a project ("gh/acme/widget")
@@ -116,7 +120,15 @@ func ParseScope(org, project string) (Scope, error) {
 	return Scope{}, nil
 }
 
+// everything reports whether sc is every org, unnarrowed.
+func (sc Scope) everything() bool {
+	return sc.VCS == "" && sc.Org == "" && sc.Project == nil && sc.Visible == nil
+}
+
 func (sc Scope) has(p *forgelink.Project) bool {
+	if sc.Visible != nil && !sc.Visible(p.Slug) {
+		return false
+	}
 	switch {
 	case sc.Project != nil:
 		return p.Slug == *sc.Project
@@ -225,10 +237,14 @@ func (s *Service) Sweep(ctx context.Context, scope Scope) (*Result, error) {
 		}
 		org := s.summary(ps)
 		s.logChange(ctx, before[key], org)
+		if scope.Visible != nil {
+			// Answer only what the requester may see.
+			org = s.summary(slices.DeleteFunc(ps, func(p *forgelink.Project) bool { return !scope.Visible(p.Slug) }))
+		}
 		res.Orgs = append(res.Orgs, org)
 	}
 	slices.SortFunc(res.Orgs, func(a, b Org) int { return strings.Compare(a.Slug, b.Slug) })
-	if scope == (Scope{}) {
+	if scope.everything() {
 		s.countOrgs(orgs, res.Orgs)
 	}
 	res.Finished = s.now()

@@ -185,9 +185,9 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 		Log:     log,
 	}
 	mux.Handle("/api/", keysAPI.Handler(projects.Handler()))
-	reports := &statusapi.Reports{Reporter: statusSvc, Tokens: st, Auth: projects.Auth, PublicURL: cfg.PublicURL, Log: log}
+	reports := &statusapi.Reports{Reporter: statusSvc, Tokens: st, Auth: projects.Auth, Authz: users, Pipelines: st, PublicURL: cfg.PublicURL, Log: log}
 	mux.Handle("/api/v2/pipeline/{id}/status", reports.Handler())
-	badges := (&statusapi.Badges{Projects: st, Pipelines: st, Auth: projects.Auth, Log: log}).Handler()
+	badges := (&statusapi.Badges{Projects: st, Pipelines: st, Auth: projects.Auth, Authz: users, Log: log}).Handler()
 	for _, prefix := range []string{"/gh/", "/bb/", "/github/", "/bitbucket/"} {
 		mux.Handle(prefix, badges)
 	}
@@ -203,7 +203,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	for _, route := range pages.Routes {
 		mux.Handle(route, settingsPages)
 	}
-	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Log: log}).Handler()
+	accessAPI := (&accessapi.API{Service: access, Auth: projects.Auth, Authz: users, Log: log}).Handler()
 	mux.Handle("/api/v2/org-access", accessAPI)
 	mux.Handle("/api/v2/org-access/check", accessAPI)
 	// The Prometheus scrape, without the API token: no label holds a name,

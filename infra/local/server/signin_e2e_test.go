@@ -1011,9 +1011,6 @@ func TestSignInBitbucket(t *testing.T) {
 			close(start)
 			wg.Wait()
 			for i, r := range results {
-				if rotate && r.Status == http.StatusUnauthorized && bytes.Contains(r.Body, []byte("refused to refresh")) {
-					knownBug(t, refreshRaceBug, "round %d: request %d: %d %s", round, i, r.Status, r.Body)
-				}
 				if r.Status != http.StatusOK {
 					t.Fatalf("round %d: request %d: %d %s, want 200", round, i, r.Status, r.Body)
 				}
@@ -1075,9 +1072,6 @@ func TestSignInBitbucket(t *testing.T) {
 		results[1] = repos(t, mona)
 		wg.Wait()
 		for i, r := range results {
-			if r.Status == http.StatusUnauthorized && bytes.Contains(r.Body, []byte("refused to refresh")) {
-				knownBug(t, refreshRaceBug, "request %d: %d %s", i, r.Status, r.Body)
-			}
 			if r.Status != http.StatusOK {
 				t.Errorf("request %d: %d %s, want 200", i, r.Status, r.Body)
 			}
@@ -1125,10 +1119,6 @@ func TestSignInHiddenElsewhere(t *testing.T) {
 		}
 		hidden := si.withToken(t, token, http.MethodGet, "/gh/"+repoC+".svg", "")
 		unknown := si.withToken(t, token, http.MethodGet, "/gh/octo-org/no-such-repo.svg", "")
-		if hidden.Status == http.StatusOK {
-			knownBug(t, "statusapi.Badges: any valid token shows every private project's badge, also to a user the VCS hides the repository from",
-				"mona's token: C's badge %d, an unknown repository's %d", hidden.Status, unknown.Status)
-		}
 		if hidden.Status != http.StatusNotFound || !bytes.Equal(hidden.Body, unknown.Body) {
 			t.Errorf("C's badge with mona's token: %d %s; an unknown repository's: %d %s; want the same 404", hidden.Status, hidden.Body, unknown.Status, unknown.Body)
 		}
@@ -1140,8 +1130,7 @@ func TestSignInHiddenElsewhere(t *testing.T) {
 		}
 		r := si.call(t, mona, http.MethodGet, "/api/v2/org-access", "", false)
 		if bytes.Contains(r.Body, []byte(slugC)) {
-			knownBug(t, "accessapi: every signed-in user sees every org's state with all its projects (and may sweep them all)",
-				"mona's GET /api/v2/org-access: %d %s", r.Status, r.Body)
+			t.Errorf("mona's GET /api/v2/org-access lists %s, a repository the VCS hides from mona: %s", slugC, r.Body)
 		}
 		if r.Status != http.StatusOK {
 			t.Errorf("mona's GET /api/v2/org-access: %d %s, want 200 without C", r.Status, r.Body)
@@ -1163,24 +1152,8 @@ func TestSignInHiddenElsewhere(t *testing.T) {
 		}
 		id, _ := items[0].(map[string]any)["id"].(string)
 		r = si.withToken(t, token, http.MethodPost, "/api/v2/pipeline/"+id+"/status", `{"state":"success"}`)
-		if r.Status == http.StatusOK {
-			knownBug(t, "statusapi.Reports: any valid API token may report any pipeline's status, so a user who may only pull sets commit statuses with the follower's token",
-				"mona's POST /api/v2/pipeline/%s/status: %d %s", id, r.Status, r.Body)
-		}
 		if r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
 			t.Errorf("mona reports B's pipeline: %d %s, want 403 or 404", r.Status, r.Body)
 		}
 	})
-}
-
-// refreshRaceBug is a bug found by TestSignInBitbucket and reported.
-const refreshRaceBug = "signin.Token: with rotating refresh tokens, a request whose refresh Bitbucket refuses " +
-	"(another request just spent the refresh token) re-reads the user at once, before the winner stored its token, " +
-	"and answers 401 \"sign in again\""
-
-// knownBug skips the rest of the test while a reported bug makes it fail;
-// the check runs again once the bug is fixed.
-func knownBug(t *testing.T, bug, format string, args ...any) {
-	t.Helper()
-	t.Skipf("known bug, reported: %s: %s", bug, fmt.Sprintf(format, args...))
 }
