@@ -103,23 +103,33 @@ func UserFrom(ctx context.Context) *User {
 	return u
 }
 
-// TokenOf reads a CircleCI-style API token: the Circle-Token header, the
+// Token reads a CircleCI-style API token: the Circle-Token header, the
 // circle-token query parameter, or HTTP basic auth with the token as user.
-func TokenOf(r *http.Request) string {
-	if t := r.Header.Get("Circle-Token"); t != "" {
-		return t
-	}
-	if t := r.URL.Query().Get("circle-token"); t != "" {
-		return t
+// A request with two Circle-Token headers or two circle-token parameters
+// is refused (Invalid): whichever was read, the other would be ignored.
+func Token(r *http.Request) (string, error) {
+	for _, ts := range [][]string{r.Header.Values("Circle-Token"), r.URL.Query()["circle-token"]} {
+		if len(ts) > 1 {
+			return "", forgelink.Errorf(forgelink.Invalid, "send one Circle-Token header (or circle-token parameter), not %d", len(ts))
+		}
+		if len(ts) == 1 && ts[0] != "" {
+			return ts[0], nil
+		}
 	}
 	if u, _, ok := r.BasicAuth(); ok {
-		return u
+		return u, nil
 	}
-	return ""
+	return "", nil
+}
+
+// TokenOf is Token without its error: "" for a request with two tokens.
+func TokenOf(r *http.Request) string {
+	t, _ := Token(r)
+	return t
 }
 
 // Require rejects requests without a valid API token or session with 401
-// and puts the user in the request context (UserFrom). A token comes from
+// (two tokens: 400) and puts the user in the request context (UserFrom). A token comes from
 // the Circle-Token header, the circle-token query or basic auth; without
 // one, a SessionAuthenticator accepts the forgelink_session cookie, and a
 // request that changes state must then carry the session's CSRF token
@@ -138,12 +148,26 @@ func Require(auth Authenticator, log *slog.Logger, next http.Handler) http.Handl
 
 // Authenticate returns the user of a request (see Require).
 func Authenticate(r *http.Request, auth Authenticator) (*User, error) {
-	if tok := TokenOf(r); tok != "" {
+	tok, err := Token(r)
+	if err != nil {
+		return nil, err
+	}
+	if tok != "" {
 		return auth.Authenticate(r.Context(), tok)
 	}
 	sa, ok := auth.(SessionAuthenticator)
+	if !ok {
+		return nil, forgelink.Errorf(forgelink.Unauthorized, "missing API token: send the Circle-Token header")
+	}
+	return AuthenticateSession(r, sa)
+}
+
+// AuthenticateSession returns the user of the request's session cookie,
+// ignoring any token: a request that changes state must carry the
+// session's CSRF token (see Require).
+func AuthenticateSession(r *http.Request, sa SessionAuthenticator) (*User, error) {
 	c, err := r.Cookie(SessionCookie)
-	if !ok || err != nil || c.Value == "" {
+	if err != nil || c.Value == "" {
 		return nil, forgelink.Errorf(forgelink.Unauthorized, "missing API token: send the Circle-Token header")
 	}
 	u, csrf, err := sa.AuthenticateSession(r.Context(), c.Value)

@@ -57,6 +57,22 @@ func (p *Projects) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1.1/user/repos", p.userRepos)
 	mux.HandleFunc("GET /api/v1.1/user/repos/{vcs}", p.userRepos)
 	mux.HandleFunc("GET /api/v1.1/projects", p.listProjects)
+	// A known path with another method: 405 naming the allowed ones, as
+	// the keys routes answer, not the 404 of an unknown path.
+	const v1, v2 = "/api/v1.1/project/{vcs}/{org}/{repo}", "/api/v2/project/{vcs}/{org}/{repo}"
+	allowed := map[string]string{
+		v1 + "/follow": "GET, POST, DELETE", v2: "GET", v2 + "/webhook-secret/rotate": "POST", v2 + "/settings": "GET, PATCH",
+		"/api/v1.1/user/repos": "GET", "/api/v1.1/user/repos/{vcs}": "GET", "/api/v1.1/projects": "GET",
+	}
+	if p.Pipelines != nil {
+		allowed[v2+"/pipeline"], allowed[v2+"/deliveries"], allowed["/api/v2/pipeline/{id}"] = "GET", "GET", "GET"
+		if p.Inbox != nil {
+			allowed[v2+"/deliveries/{id}/retry"] = "POST"
+		}
+	}
+	for path, allow := range allowed {
+		mux.Handle(path, httpjson.MethodNotAllowed(allow))
+	}
 	mux.HandleFunc("/", httpjson.NotFound)
 	return apiauth.Require(p.Auth, p.log(), mux)
 }

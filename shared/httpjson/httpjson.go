@@ -16,8 +16,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"forgelink/shared/forgelink"
 )
@@ -96,7 +98,9 @@ func ReadLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 }
 
 // Read reads a JSON body of at most limit bytes into v with DecodeStrict.
-// With optional, an empty body leaves v as it is.
+// With optional, an empty body leaves v as it is. A body sent as another
+// media type than JSON (a form, text/plain) is refused: its sender meant
+// something else. A request without a Content-Type is read as JSON.
 func Read(w http.ResponseWriter, r *http.Request, limit int64, v any, optional bool) error {
 	body, err := ReadLimited(w, r, limit)
 	if err != nil {
@@ -105,7 +109,26 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64, v any, optional b
 	if optional && len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	if err := checkJSONType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
 	return DecodeStrict(body, v)
+}
+
+// checkJSONType accepts no Content-Type, application/json and any
+// application/*+json type.
+func checkJSONType(contentType string) error {
+	if contentType == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return forgelink.Errorf(forgelink.Invalid, "unreadable Content-Type %q: send application/json", contentType)
+	}
+	if mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	return forgelink.Errorf(forgelink.Invalid, "Content-Type must be application/json, not %s", mt)
 }
 
 // DecodeStrict decodes one JSON value, refusing unknown fields, wrong

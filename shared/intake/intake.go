@@ -113,6 +113,15 @@ func (in *Intake) receive(w http.ResponseWriter, r *http.Request) {
 		}
 		httpjson.Error(w, r, log, err)
 	}
+	// Each of these headers is read once: a second copy (a proxy's, or
+	// an attacker's beside a replayed signature) would be ignored, so a
+	// request that carries one is refused rather than half-read.
+	for _, h := range []string{p.signatureHeader, p.eventHeader, p.deliveryHeader} {
+		if len(r.Header.Values(h)) > 1 {
+			fail(forgelink.Errorf(forgelink.Invalid, "send one %s header, not %d", h, len(r.Header.Values(h))))
+			return
+		}
+	}
 
 	project, err := in.Store.GetProjectByHookID(ctx, hookID)
 	if err == nil && project.Slug.VCS != p.vcs {

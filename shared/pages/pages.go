@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -298,6 +299,10 @@ func (p *Pages) form(h pageFunc) http.HandlerFunc {
 		if s == nil {
 			return
 		}
+		if !isForm(r) {
+			p.errorPage(w, r, s, http.StatusUnsupportedMediaType, "Not a form", formOnly)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
@@ -317,6 +322,17 @@ func (p *Pages) form(h pageFunc) http.HandlerFunc {
 		}
 		h(w, withUser(r, s), s)
 	}
+}
+
+// formOnly says why a POST that is not a form was refused.
+const formOnly = "forgelink's forms are sent as application/x-www-form-urlencoded, as a browser sends them; nothing was changed."
+
+// isForm reports whether r's body is a URL-encoded form, the only body
+// the pages' forms send (ParseForm would read any other as empty, and the
+// request would be refused for a missing CSRF token instead).
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // render answers the page. Templates are executed into a buffer first, so
@@ -392,6 +408,12 @@ func (p *Pages) notFound(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, nil, http.StatusMethodNotAllowed, "Not allowed", "This page is not sent a "+r.Method+" request.")
 		return
 	}
+	p.noPage(w, r)
+}
+
+// noPage answers 404, also to a form's POST whose path names no
+// repository (it is not the method that is wrong there).
+func (p *Pages) noPage(w http.ResponseWriter, r *http.Request) {
 	p.errorPage(w, r, nil, http.StatusNotFound, "Not found", "There is no page here.")
 }
 

@@ -221,7 +221,7 @@ func (p *Pages) badgeOf(r *http.Request, pr *forgelink.Project, recent []*forgel
 func (p *Pages) projectAction(w http.ResponseWriter, r *http.Request, s *session) (forgelink.Slug, bool, error) {
 	slug, err := slugOf(r)
 	if err != nil {
-		p.notFound(w, r)
+		p.noPage(w, r)
 		return slug, false, nil
 	}
 	err = p.Users.Authorize(r.Context(), s.User, slug, forgelink.PermissionAdmin)

@@ -80,7 +80,7 @@ func (p *Pages) showRepos(w http.ResponseWriter, r *http.Request, s *session, st
 func (p *Pages) follow(w http.ResponseWriter, r *http.Request, s *session) {
 	slug, err := slugOf(r)
 	if err != nil {
-		p.notFound(w, r)
+		p.noPage(w, r)
 		return
 	}
 	err = p.Users.Authorize(r.Context(), s.User, slug, forgelink.PermissionAdmin)
@@ -102,7 +102,7 @@ func (p *Pages) follow(w http.ResponseWriter, r *http.Request, s *session) {
 func (p *Pages) unfollow(w http.ResponseWriter, r *http.Request, s *session) {
 	slug, err := slugOf(r)
 	if err != nil {
-		p.notFound(w, r)
+		p.noPage(w, r)
 		return
 	}
 	err = p.Users.Authorize(r.Context(), s.User, slug, forgelink.PermissionAdmin)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -75,8 +76,17 @@ func (p *Pages) tokenSignIn(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r)
 		return
 	}
+	if !isForm(r) {
+		p.signInPage(w, r, http.StatusUnsupportedMediaType, "", formOnly)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxSignInBody)
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			p.signInPage(w, r, http.StatusRequestEntityTooLarge, "", "The form was larger than forgelink accepts: an API token is short.")
+			return
+		}
 		p.signInPage(w, r, http.StatusBadRequest, "", "forgelink could not read the form; try again.")
 		return
 	}

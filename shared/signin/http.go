@@ -5,7 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"html/template"
+	"html"
 	"net/http"
 	"strings"
 	"time"
@@ -33,6 +33,15 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /login/{vcs}", s.login)
 	mux.HandleFunc("GET /login/{vcs}/callback", s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
+	// Another method: 405, as a page (the web flows) or JSON (logout),
+	// not the mux's plain text.
+	for _, path := range []string{"/login/{vcs}", "/login/{vcs}/callback"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD")
+			s.page(w, http.StatusMethodNotAllowed, "Not allowed", r.Method+" is not allowed here: open the sign-in link instead.")
+		})
+	}
+	mux.HandleFunc("/logout", httpjson.MethodNotAllowed(http.MethodPost))
 	me := http.NewServeMux()
 	me.HandleFunc("POST /api/v2/me/tokens", s.createToken)
 	me.HandleFunc("GET /api/v2/me/tokens", s.listTokens)
@@ -222,7 +231,9 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, s.log(), forgelink.Errorf(forgelink.Unauthorized, "not signed in"))
 		return
 	}
-	if _, err := apiauth.Authenticate(r, s); err != nil {
+	// The session itself, with its CSRF token, asks to end: a token sent
+	// along (even in the query, which a forged form can set) is not it.
+	if _, err := apiauth.AuthenticateSession(r, s); err != nil {
 		httpjson.Error(w, r, s.log(), err)
 		return
 	}
@@ -324,17 +335,18 @@ func (s *Service) deleteToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} - forgelink</title></head>
-<body><main><h1>{{.Title}}</h1><p role="alert">{{.Message}}</p><p><a href="/">Back to forgelink</a></p></main></body></html>
-`))
-
 // page answers a small HTML page: the web flow's errors are read by a
-// person in a browser.
+// person in a browser. It is written with html.EscapeString rather than
+// html/template, whose reflection would keep every method of every linked
+// type in the functions that use this package (they grow by megabytes).
 func (s *Service) page(w http.ResponseWriter, status int, title, message string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = pageTmpl.Execute(w, struct{ Title, Message string }{title, message})
+	t, m := html.EscapeString(title), html.EscapeString(message)
+	_, _ = fmt.Fprintf(w, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>%s - forgelink</title></head>
+<body><main><h1>%s</h1><p role="alert">%s</p><p><a href="/">Back to forgelink</a></p></main></body></html>
+`, t, t, m)
 }

@@ -156,7 +156,12 @@ func (b *Badges) serve(w http.ResponseWriter, r *http.Request) {
 	// depends on whether a private project exists.
 	authorized := false
 	var user *apiauth.User
-	if tok := apiauth.TokenOf(r); tok != "" && b.Auth != nil {
+	tok, err := apiauth.Token(r)
+	if err != nil {
+		httpjson.Error(w, r, b.log(), err)
+		return
+	}
+	if tok != "" && b.Auth != nil {
 		u, err := b.Auth.Authenticate(ctx, tok)
 		switch kind := forgelink.KindOf(err); {
 		case err == nil:

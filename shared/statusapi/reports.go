@@ -117,7 +117,10 @@ func (h *Reports) report(w http.ResponseWriter, r *http.Request) {
 // authorize accepts the API token, or an executor token minted for this
 // pipeline: another pipeline's is Forbidden.
 func (h *Reports) authorize(r *http.Request, pipelineID string) error {
-	tok := apiauth.TokenOf(r)
+	tok, err := apiauth.Token(r)
+	if err != nil {
+		return err
+	}
 	if tok == "" {
 		return forgelink.Errorf(forgelink.Unauthorized, "missing token: send the Circle-Token header with the API token or the pipeline's executor token")
 	}
