@@ -2,7 +2,7 @@
 # Every target works on a fresh machine with Go, moto_server and cfn-lint (see README).
 
 GO        ?= go
-FUNCTIONS := webhook keys trigger status orgaccess
+FUNCTIONS := webhook keys pages trigger status orgaccess
 GOARCH    ?= $(shell $(GO) env GOARCH)
 FN        ?= webhook
 EVENT     ?= events/github-push.json
@@ -87,5 +87,7 @@ build-KeysFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/keys
 build-StatusFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status
+build-PagesFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/pages
 build-OrgAccessFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/orgaccess

@@ -2,8 +2,7 @@
 // (GitHub and Bitbucket OAuth, sessions, personal API tokens), follow and
 // unfollow repositories (deploy key + webhook), settings, pipelines and
 // deliveries, checkout keys, additional SSH keys and checkout material,
-// on CircleCI's API paths; and the settings pages that do the same in a
-// browser (shared/pages).
+// on CircleCI's API paths. The settings pages are the pages function.
 package main
 
 import (
@@ -17,23 +16,21 @@ import (
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
 	"forgelink/shared/follow"
-	"forgelink/shared/forgelink"
 	"forgelink/shared/forges"
 	"forgelink/shared/httpapi"
 	"forgelink/shared/keysvc"
 	"forgelink/shared/lambdarun"
-	"forgelink/shared/orgaccess"
-	"forgelink/shared/pages"
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
+	"forgelink/shared/ssmsecrets"
 )
 
 func main() {
 	ctx := context.Background()
 	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_INTAKE_QUEUE_URL")
 	if err == nil {
-		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+		err = ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
 	}
 	if err != nil {
 		lambdarun.Fail(err)
@@ -55,25 +52,9 @@ func main() {
 		Log:       log,
 	}
 	api := &httpapi.Keys{Service: keys, Auth: users, Authz: users, Log: log}
-	// The pages read org access as the orgaccess function stored it; the
-	// "API token" form only where no OAuth sign-in is configured.
-	settings := (&pages.Pages{
-		Users:       users,
-		Store:       store,
-		Pipelines:   store,
-		Follow:      projects.Follow,
-		Keys:        keys,
-		Access:      &orgaccess.Service{Store: store, GitHubWebURL: cfg.GitHubWebURL, OAuthClientID: cfg.OAuthClientID, Log: log},
-		TokenSignIn: !users.Enabled(forgelink.GitHub) && !users.Enabled(forgelink.Bitbucket),
-		PublicURL:   cfg.PublicURL,
-		Log:         log,
-	}).Handler()
 	mux := http.NewServeMux()
 	for _, route := range signin.Routes {
 		mux.Handle(route, users.Handler())
-	}
-	for _, route := range pages.Routes {
-		mux.Handle(route, settings)
 	}
 	mux.Handle("/", api.Handler(projects.Handler()))
 	if err := lambdarun.Serve(mux, cfg.Addr, log); err != nil {

@@ -21,13 +21,14 @@ import (
 	"forgelink/shared/orgaccess"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
+	"forgelink/shared/ssmsecrets"
 )
 
 func main() {
 	ctx := context.Background()
 	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_API_TOKEN")
 	if err == nil {
-		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+		err = ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
 	}
 	if err != nil {
 		lambdarun.Fail(err)

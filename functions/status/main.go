@@ -22,6 +22,7 @@ import (
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
+	"forgelink/shared/ssmsecrets"
 	"forgelink/shared/statusapi"
 	"forgelink/shared/statussvc"
 )
@@ -30,7 +31,7 @@ func main() {
 	ctx := context.Background()
 	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_STATUS_QUEUE_URL", "FORGELINK_API_TOKEN")
 	if err == nil {
-		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+		err = ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
 	}
 	if err != nil {
 		lambdarun.Fail(err)

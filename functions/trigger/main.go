@@ -21,6 +21,7 @@ import (
 	"forgelink/shared/queue"
 	"forgelink/shared/sealer"
 	"forgelink/shared/signin"
+	"forgelink/shared/ssmsecrets"
 	"forgelink/shared/trigger"
 )
 
@@ -28,7 +29,7 @@ func main() {
 	ctx := context.Background()
 	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_DELIVERIES_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_PIPELINES_QUEUE_URL", "FORGELINK_STATUS_QUEUE_URL")
 	if err == nil {
-		err = awsenv.LoadSecrets(ctx, ssm.NewFromConfig(aws), cfg)
+		err = ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
 	}
 	if err != nil {
 		lambdarun.Fail(err)

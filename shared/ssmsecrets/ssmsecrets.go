@@ -1,4 +1,10 @@
-package awsenv
+// Package ssmsecrets reads the OAuth client secrets from SSM SecureString
+// parameters at a cold start. It is apart from awsenv so that only the
+// functions that sign users in or refresh their tokens link the SSM client
+// (its schemas are about 1 MB): not the webhook function.
+//
+//	err := ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
+package ssmsecrets
 
 import (
 	"context"
@@ -10,17 +16,17 @@ import (
 	"forgelink/shared/config"
 )
 
-// SSMAPI is the part of the SSM client LoadSecrets uses.
+// SSMAPI is the part of the SSM client Load uses.
 type SSMAPI interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
-// LoadSecrets reads the OAuth client secrets from the SSM SecureString
+// Load reads the OAuth client secrets from the SSM SecureString
 // parameters the configuration names (FORGELINK_GITHUB_OAUTH_SECRET_PARAM,
 // FORGELINK_BITBUCKET_OAUTH_SECRET_PARAM), once, at a cold start: in AWS
 // they are never plain environment values. A configured parameter that
 // cannot be read stops start-up with a line naming it.
-func LoadSecrets(ctx context.Context, client SSMAPI, cfg *config.Config) error {
+func Load(ctx context.Context, client SSMAPI, cfg *config.Config) error {
 	for _, p := range []struct {
 		env, name string
 		dst       *string
