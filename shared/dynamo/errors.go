@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -94,6 +95,10 @@ func classify(err error) error {
 		tce *types.TransactionCanceledException
 	)
 	switch {
+	case keyTooLong(err):
+		// A key from a request (an id in a URL) over DynamoDB's size
+		// limits names no item: no item can have a key that long.
+		return forgelink.E(forgelink.NotFound, "not found: the id is too long", err)
 	case errors.As(err, &ccf):
 		return forgelink.E(forgelink.Conflict, "a conditional write failed", err)
 	case errors.As(err, &tce):
@@ -110,6 +115,18 @@ func classify(err error) error {
 		return forgelink.E(forgelink.Transient, "dynamodb is unavailable", err)
 	}
 	return err
+}
+
+// keyTooLong reports whether err is DynamoDB's refusal of a partition key
+// value over 2,048 bytes or a sort key value over 1,024 (the local server
+// lets reads through).
+func keyTooLong(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" {
+		return false
+	}
+	msg := api.ErrorMessage()
+	return strings.Contains(msg, "Size of hashkey has exceeded") || strings.Contains(msg, "range keys has exceeded the size limit")
 }
 
 // isTransient reports whether err may pass on a later try.
