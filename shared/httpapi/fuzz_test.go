@@ -54,7 +54,15 @@ func (u fuzzUsers) Authenticate(ctx context.Context, token string) (*apiauth.Use
 // bbolt's fsync costs nothing.
 type fuzzAPI struct {
 	store *bolt.Store
+	gh    *vcsfake.GitHub
 	h     http.Handler
+}
+
+// serve answers r. The fake GitHub's rate limit (5,000 requests, as
+// GitHub's) is reset first: a million executions would use it up.
+func (a *fuzzAPI) serve(w http.ResponseWriter, r *http.Request) {
+	a.gh.SetRateLimitRemaining(vcsfake.GitHubRateLimit)
+	a.h.ServeHTTP(w, r)
 }
 
 func newFuzzAPI(tb testing.TB) *fuzzAPI {
@@ -91,7 +99,7 @@ func newFuzzAPI(tb testing.TB) *fuzzAPI {
 	svc := &keysvc.Service{Store: st, Keys: st, Pipelines: st, Sealer: sl, Forges: forges, Log: log}
 	projects := &Projects{Store: st, Pipelines: st, Follow: fl, Auth: auth, Log: log}
 	keys := &Keys{Service: svc, Auth: auth, Log: log}
-	return &fuzzAPI{store: st, h: keys.Handler(projects.Handler())}
+	return &fuzzAPI{store: st, gh: gh, h: keys.Handler(projects.Handler())}
 }
 
 // do sends a request with a JSON body and returns the status and the
@@ -102,7 +110,7 @@ func (a *fuzzAPI) do(t *testing.T, method, path, token string, body []byte) (int
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Circle-Token", token)
 	w := httptest.NewRecorder()
-	a.h.ServeHTTP(w, r)
+	a.serve(w, r)
 	if w.Code >= 500 {
 		t.Fatalf("%s %s %q: %d %s", method, path, body, w.Code, w.Body)
 	}
@@ -296,7 +304,7 @@ func FuzzSSHKeyDelete(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(add))
 		r.Header.Set("Circle-Token", fuzzFollower)
 		w := httptest.NewRecorder()
-		api.h.ServeHTTP(w, r)
+		api.serve(w, r)
 		var out map[string]any
 		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusCreated && w.Code != http.StatusOK {
 			tb.Fatalf("adding the key: %d %s", w.Code, w.Body)

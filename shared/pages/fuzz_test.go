@@ -44,6 +44,7 @@ const (
 // mode's environment user, who has a browser session, and has one
 // additional SSH key.
 type fuzzSite struct {
+	gh      *vcsfake.GitHub
 	h       http.Handler
 	st      *bolt.Store
 	keys    *keysvc.Service
@@ -90,7 +91,7 @@ func newFuzzSite(tb testing.TB) *fuzzSite {
 	for _, route := range pages.Routes {
 		mux.Handle(route, pg.Handler())
 	}
-	s := &fuzzSite{h: mux, st: st, keys: keys}
+	s := &fuzzSite{gh: gh, h: mux, st: st, keys: keys}
 	s.slug, _ = forgelink.ParseSlug(ghSlug)
 	ctx := context.Background()
 	if _, err := fl.Follow(ctx, s.slug, "local", fuzzPublic); err != nil {
@@ -251,6 +252,8 @@ func FuzzSettingsForms(f *testing.F) {
 	f.Add(uint8(2), []byte("hostname=git.example.com&fingerprint="+url.QueryEscape(strings.Fields(site.state(f).ssh[0])[1])), uint8(0))
 
 	f.Fuzz(func(t *testing.T, which uint8, body []byte, csrfMode uint8) {
+		// A million executions would use up the fake's 5,000 requests.
+		site.gh.SetRateLimitRemaining(vcsfake.GitHubRateLimit)
 		form := fuzzForms[int(which)%len(fuzzForms)]
 		path := "/projects/" + ghSlug + form
 		right := site.csrf

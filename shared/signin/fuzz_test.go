@@ -32,6 +32,7 @@ const (
 // builds it once: hubot (GitHub) and bbuser (Bitbucket) approve every
 // authorization at once.
 type fuzzSignin struct {
+	gh    *vcsfake.GitHub
 	svc   *Service
 	h     http.Handler
 	users *bolt.Store
@@ -67,7 +68,7 @@ func newFuzzSignin(tb testing.TB) *fuzzSignin {
 	}
 	svc := New(cfg, st, sealer.NewEnvelope(keys), nil, fuzzEnvToken)
 	svc.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &fuzzSignin{svc: svc, h: svc.Handler(), users: st,
+	return &fuzzSignin{gh: gh, svc: svc, h: svc.Handler(), users: st,
 		web: map[forgelink.VCS]string{forgelink.GitHub: gh.WebURL, forgelink.Bitbucket: bb.WebURL}}
 }
 
@@ -120,6 +121,8 @@ func FuzzCallback(f *testing.F) {
 		if bitbucket {
 			vcs = forgelink.Bitbucket
 		}
+		// A million executions would use up the fake's 5,000 requests.
+		fz.gh.SetRateLimitRemaining(vcsfake.GitHubRateLimit)
 		issued, expired, fromBrowser, realCode := mode&1 != 0, mode&2 != 0, mode&4 != 0, mode&8 != 0
 		now := time.Now().UTC()
 		fz.svc.Now = func() time.Time { return now }
