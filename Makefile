@@ -8,7 +8,7 @@ FN        ?= webhook
 EVENT     ?= events/github-push.json
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build test unit lint vet fmt-check fuzz run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test unit lint vet fmt-check fuzz replay run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -49,6 +49,12 @@ vet:
 ## lint: cfn-lint the SAM template
 lint:
 	cfn-lint template.yaml
+
+## replay: [REPLAY=10000] [REPLAY_LAMBDA=1000] - the webhook replay at full size: signed deliveries (30% resent, 10% out of order, 5% badly signed) through make run's binary (TestReplayMakeRun) and through the functions' handlers on local DynamoDB/SQS (TestReplayLambda, smaller: moto's transactions copy whole tables); make test runs them at 2,000 and 100
+REPLAY        ?= 10000
+REPLAY_LAMBDA ?= 1000
+replay:
+	FORGELINK_REPLAY_DELIVERIES=$(REPLAY) FORGELINK_REPLAY_LAMBDA_DELIVERIES=$(REPLAY_LAMBDA) $(GO) test -count=1 -p 1 -v -timeout 600m -run '^TestReplay' ./infra/local/ ./infra/devstack/
 
 ## run: the one-process server on :8080 with the embedded store
 run:
