@@ -56,7 +56,7 @@ import (
 // are the same.
 //
 // It is small by default because moto is slow here: every request is
-// sent alone (see serialStore), and each TransactWriteItems deep-copies
+// sent alone (see replaySerialStore), and each TransactWriteItems deep-copies
 // the tables it writes, so a delivery costs more the more the tables
 // hold: 200 deliveries took three minutes with -race on a busy two-core
 // machine. make replay runs it at 1,000.
@@ -66,13 +66,13 @@ func TestReplayLambda(t *testing.T) {
 	defer cancel()
 	began := time.Now()
 	st := newLambdaStack(t)
-	st.store = serialStore(st)
+	st.store = replaySerialStore(st)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "functions.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logs.Close()
-	t.Cleanup(func() { showWarnings(t, logs.Name()) })
+	t.Cleanup(func() { replayWarnings(t, logs.Name()) })
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	projects := replay.Projects()
 	fakes := replay.NewFakes(t, projects)
@@ -116,10 +116,10 @@ func TestReplayLambda(t *testing.T) {
 	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}
 	access := &orgaccess.Service{Store: st.store, Log: logger}
 	trig := &trigger.Service{Store: st.store, Readers: forges.Readers(vcs), Handoff: handoff, Access: access, Log: logger}
-	triggerPump := &sqsPump{client: st.sqs, url: intakeQ, handle: queue.SQSHandler(trig.Handle, queue.SQSOptions{Deliveries: st.store, OnDead: trig.RecordDead, Log: logger})}
+	triggerPump := &replaySQSPump{client: st.sqs, url: intakeQ, handle: queue.SQSHandler(trig.Handle, queue.SQSOptions{Deliveries: st.store, OnDead: trig.RecordDead, Log: logger})}
 	// status
 	statusSvc := &statussvc.Service{Store: st.store, Posters: forges.Posters(vcs), Requests: queue.NewSQSStatus(st.sqs, statusQ), PublicURL: cfg.PublicURL, Access: access, Log: logger}
-	statusPump := &sqsPump{client: st.sqs, url: statusQ, handle: queue.SQSStatusHandler(statusSvc.Post, queue.SQSStatusOptions{
+	statusPump := &replaySQSPump{client: st.sqs, url: statusQ, handle: queue.SQSStatusHandler(statusSvc.Post, queue.SQSStatusOptions{
 		Visibility: st.sqs, QueueURL: statusQ, Backoff: time.Second, OnDead: statusSvc.GiveUp, Log: logger,
 	})}
 	reports := httpadapter.NewV2((&statusapi.Reports{
@@ -129,7 +129,7 @@ func TestReplayLambda(t *testing.T) {
 	// the executor: each pipeline's executor token, from the pipelines queue
 	var mu sync.Mutex
 	tokens := map[string]string{}
-	executorPump := &sqsPump{client: st.sqs, url: pipelinesQ, handle: func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	executorPump := &replaySQSPump{client: st.sqs, url: pipelinesQ, handle: func(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		for _, rec := range ev.Records {
 			var m queue.PipelineMessage
 			if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.Pipeline == nil || m.ExecutorToken == "" {
@@ -143,13 +143,13 @@ func TestReplayLambda(t *testing.T) {
 		return events.SQSEventResponse{}, nil
 	}}
 	var pumps sync.WaitGroup
-	for _, p := range []*sqsPump{triggerPump, triggerPump, triggerPump, triggerPump, statusPump, statusPump, statusPump, statusPump, executorPump} {
+	for _, p := range []*replaySQSPump{triggerPump, triggerPump, triggerPump, triggerPump, statusPump, statusPump, statusPump, statusPump, executorPump} {
 		pumps.Go(func() { p.run(ctx) })
 	}
 	defer func() { cancel(); pumps.Wait() }()
 	drained := func() bool {
 		for _, q := range []string{intakeQ, statusQ, pipelinesQ} {
-			if !queueEmpty(ctx, t, st.sqs, q) {
+			if !replayQueueEmpty(ctx, t, st.sqs, q) {
 				return false
 			}
 		}
@@ -159,13 +159,13 @@ func TestReplayLambda(t *testing.T) {
 	// The deliveries, from 8 senders, as API Gateway v2 events.
 	sendStart := time.Now()
 	answers := replay.SendAll(ctx, plan.Sends, 8, func(ctx context.Context, r *replay.Request) (int, []byte, error) {
-		resp, err := webhook(ctx, apiEvent(r.URL, r.Header, r.Body))
+		resp, err := webhook(ctx, replayAPIEvent(r.URL, r.Header, r.Body))
 		return resp.StatusCode, []byte(resp.Body), err
 	})
 	sendTook := time.Since(sendStart)
 	tally, problems := plan.CheckAnswers(answers)
 	t.Logf("sent %d deliveries in %v (%.0f/s): %s", len(answers), sendTook.Round(time.Millisecond), float64(len(answers))/sendTook.Seconds(), tally)
-	report(t, "answers", problems)
+	replay.Check(t, "answers", problems)
 	if len(problems) > 0 && tally.Accepted == 0 {
 		t.FailNow()
 	}
@@ -174,10 +174,10 @@ func TestReplayLambda(t *testing.T) {
 	settled := fakes.WaitPosts(t, replay.PostCount(wantPending), time.Now().Add(5*time.Minute+time.Duration(n)*time.Second), drained)
 	t.Logf("every queue drained and %d pending statuses posted %v after the last answer (trigger: %d messages, %d failed; status: %d, %d failed)",
 		replay.PostCount(wantPending), settled.Round(time.Millisecond), triggerPump.handled.Load(), triggerPump.failed.Load(), statusPump.handled.Load(), statusPump.failed.Load())
-	pipelines, records := dynamoPipelines(ctx, t, st, projects), dynamoRecords(ctx, t, st, projects)
-	report(t, "pipelines", plan.CheckPipelines(pipelines))
+	pipelines, records := replayPipelines(ctx, t, st, projects), replayRecords(ctx, t, st, projects)
+	replay.Check(t, "pipelines", plan.CheckPipelines(pipelines))
 	if problems := plan.CheckRecords(records); len(problems) > 0 {
-		report(t, "delivery records", problems)
+		replay.Check(t, "delivery records", problems)
 		// Where the deliveries without a record are: never decided, or decided and lost?
 		have := map[string]bool{}
 		for _, r := range records {
@@ -195,7 +195,7 @@ func TestReplayLambda(t *testing.T) {
 			}
 		}
 	}
-	report(t, "pending statuses", replay.CheckPosts(wantPending, fakes.Posts(projects)))
+	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, fakes.Posts(projects)))
 	// Nothing of a badly signed delivery is stored, not even for de-duplication.
 	for _, d := range plan.Deliveries {
 		if d.Bad == "" {
@@ -221,27 +221,27 @@ func TestReplayLambda(t *testing.T) {
 	nReports, changed, unchanged, conflicts, _ := replay.ReportCounts(scripts)
 	wantPosts := replay.WantPosts(scripts)
 	reportStart := time.Now()
-	report(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
+	replay.Check(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
 		mu.Lock()
 		tok := tokens[r.Pipeline.ID]
 		mu.Unlock()
 		h := http.Header{"Content-Type": {"application/json"}, "Circle-Token": {tok}}
-		resp, err := reports(ctx, apiEvent(cfg.PublicURL+"/api/v2/pipeline/"+r.Pipeline.ID+"/status", h, r.Body()))
+		resp, err := reports(ctx, replayAPIEvent(cfg.PublicURL+"/api/v2/pipeline/"+r.Pipeline.ID+"/status", h, r.Body()))
 		return resp.StatusCode, []byte(resp.Body), err
 	}))
 	reportTook := time.Since(reportStart)
 	settled = fakes.WaitPosts(t, replay.PostCount(wantPosts), time.Now().Add(5*time.Minute+time.Duration(nReports)*200*time.Millisecond), drained)
 	t.Logf("%d reports (%d moved a workflow, %d repeated one, %d refused as backwards) in %v; %d status posts in all, settled %v later (status: %d messages, %d failed)",
 		nReports, changed, unchanged, conflicts, reportTook.Round(time.Millisecond), replay.PostCount(wantPosts), settled.Round(time.Millisecond), statusPump.handled.Load(), statusPump.failed.Load())
-	report(t, "statuses", replay.CheckPosts(wantPosts, fakes.Posts(projects)))
-	report(t, "workflow states", replay.CheckFinal(scripts, dynamoPipelines(ctx, t, st, projects)))
+	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, fakes.Posts(projects)))
+	replay.Check(t, "workflow states", replay.CheckFinal(scripts, replayPipelines(ctx, t, st, projects)))
 	t.Logf("replay of %d deliveries through the Lambda handlers on DynamoDB: %d pipelines, %d status posts (%d expected); %v in all",
 		n, len(pipelines), fakes.PostCount(), replay.PostCount(wantPosts), time.Since(began).Round(time.Millisecond))
 }
 
-// showWarnings logs the functions' warnings and errors when the test
+// replayWarnings logs the functions' warnings and errors when the test
 // failed: at most the first 30 of each message.
-func showWarnings(t *testing.T, path string) {
+func replayWarnings(t *testing.T, path string) {
 	if !t.Failed() {
 		return
 	}
@@ -263,14 +263,7 @@ func showWarnings(t *testing.T, path string) {
 	}
 }
 
-func report(t *testing.T, what string, problems []string) {
-	t.Helper()
-	for _, p := range problems {
-		t.Errorf("%s: %s", what, p)
-	}
-}
-
-// serialStore is st's store with a client that sends moto_server one
+// replaySerialStore is st's store with a client that sends moto_server one
 // DynamoDB request at a time. moto 5.2 is not safe for concurrent
 // DynamoDB requests: TransactWriteItems deep-copies whole tables while
 // other threads write to them (RuntimeError "dictionary changed size
@@ -281,10 +274,10 @@ func report(t *testing.T, what string, problems []string) {
 // makes. DynamoDB applies each request atomically; one request at a time
 // at the server keeps every race between forgelink's callers (each reads,
 // then writes on a condition) and loses moto's.
-func serialStore(st *lambdaStack) *dynamo.Store {
+func replaySerialStore(st *lambdaStack) *dynamo.Store {
 	cfg := awsConfig(endpoint)
 	// A request moto never answers must not hold up every other one.
-	cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &serialTransport{next: http.DefaultTransport}}
+	cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &replaySerialTransport{next: http.DefaultTransport}}
 	cfg.APIOptions = append(cfg.APIOptions, st.calls.middleware)
 	return dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{
 		Projects: st.env["FORGELINK_PROJECTS_TABLE"], Deliveries: st.env["FORGELINK_DELIVERIES_TABLE"],
@@ -292,13 +285,13 @@ func serialStore(st *lambdaStack) *dynamo.Store {
 	})
 }
 
-// serialTransport sends one request at a time, each answer read in full.
-type serialTransport struct {
+// replaySerialTransport sends one request at a time, each answer read in full.
+type replaySerialTransport struct {
 	mu   sync.Mutex
 	next http.RoundTripper
 }
 
-func (s *serialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s *replaySerialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	resp, err := s.next.RoundTrip(r)
@@ -340,9 +333,9 @@ func replayProject(t *testing.T, st *lambdaStack, p *replay.Project, i int) (hoo
 	return hookID, secret
 }
 
-// apiEvent is an HTTP request as API Gateway (HTTP API, payload 2.0)
+// replayAPIEvent is an HTTP request as API Gateway (HTTP API, payload 2.0)
 // hands it to a function.
-func apiEvent(rawURL string, h http.Header, body []byte) events.APIGatewayV2HTTPRequest {
+func replayAPIEvent(rawURL string, h http.Header, body []byte) events.APIGatewayV2HTTPRequest {
 	u, _ := url.Parse(rawURL)
 	headers := map[string]string{"host": u.Host, "content-length": fmt.Sprint(len(body)), "x-forwarded-for": "192.30.252.1"}
 	for k, v := range h {
@@ -361,18 +354,18 @@ func apiEvent(rawURL string, h http.Header, body []byte) events.APIGatewayV2HTTP
 	}
 }
 
-// sqsPump feeds a queue to a Lambda SQS handler as an event source mapping
+// replaySQSPump feeds a queue to a Lambda SQS handler as an event source mapping
 // with ReportBatchItemFailures does: batches of up to 10 messages, the
 // failed ones left to come back (after the visibility timeout, or as the
 // handler changed it), the others deleted.
-type sqsPump struct {
+type replaySQSPump struct {
 	client          *sqs.Client
 	url             string
 	handle          func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 	handled, failed atomic.Int64
 }
 
-func (p *sqsPump) run(ctx context.Context) {
+func (p *replaySQSPump) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		out, err := p.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(p.url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
@@ -416,9 +409,9 @@ func (p *sqsPump) run(ctx context.Context) {
 	}
 }
 
-// queueEmpty reports whether the queue holds no message, visible, in
+// replayQueueEmpty reports whether the queue holds no message, visible, in
 // flight or delayed.
-func queueEmpty(ctx context.Context, t *testing.T, client *sqs.Client, url string) bool {
+func replayQueueEmpty(ctx context.Context, t *testing.T, client *sqs.Client, url string) bool {
 	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
 		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
 	}})
@@ -434,8 +427,8 @@ func queueEmpty(ctx context.Context, t *testing.T, client *sqs.Client, url strin
 	return true
 }
 
-// dynamoPipelines lists every pipeline of the projects from the store.
-func dynamoPipelines(ctx context.Context, t *testing.T, st *lambdaStack, projects []*replay.Project) []replay.Pipeline {
+// replayPipelines lists every pipeline of the projects from the store.
+func replayPipelines(ctx context.Context, t *testing.T, st *lambdaStack, projects []*replay.Project) []replay.Pipeline {
 	t.Helper()
 	var out []replay.Pipeline
 	for _, p := range projects {
@@ -465,8 +458,8 @@ func dynamoPipelines(ctx context.Context, t *testing.T, st *lambdaStack, project
 	return out
 }
 
-// dynamoRecords lists every delivery record of the projects from the store.
-func dynamoRecords(ctx context.Context, t *testing.T, st *lambdaStack, projects []*replay.Project) []replay.Record {
+// replayRecords lists every delivery record of the projects from the store.
+func replayRecords(ctx context.Context, t *testing.T, st *lambdaStack, projects []*replay.Project) []replay.Record {
 	t.Helper()
 	var out []replay.Record
 	for _, p := range projects {

@@ -19,13 +19,13 @@ import (
 	"forgelink/infra/replay"
 )
 
-// faultProxy stands in front of a fake VCS and, while on, answers some
+// replayFaultProxy stands in front of a fake VCS and, while on, answers some
 // requests itself instead of passing them on: 502 and 503, 429 with
 // Retry-After, a connection reset, a stall of 30 s (longer than
 // forgelink's 20 s client timeout), and 502 for every config read at a
 // doomed revision. A request it answers never reaches the fake, so the
 // fake's statuses are exactly what forgelink got posted.
-type faultProxy struct {
+type replayFaultProxy struct {
 	next http.Handler
 	on   atomic.Bool
 	// doomed reports whether config reads at a revision always fail.
@@ -37,17 +37,17 @@ type faultProxy struct {
 	counts map[string]int
 }
 
-func newFaultProxy(t *testing.T, next http.Handler, doomed func(string) bool, seed uint64) (*faultProxy, *httptest.Server) {
-	p := &faultProxy{next: next, doomed: doomed, r: rand.New(rand.NewPCG(seed, 5)), stalls: 4, counts: map[string]int{}}
+func newReplayFaultProxy(t *testing.T, next http.Handler, doomed func(string) bool, seed uint64) (*replayFaultProxy, *httptest.Server) {
+	p := &replayFaultProxy{next: next, doomed: doomed, r: rand.New(rand.NewPCG(seed, 5)), stalls: 4, counts: map[string]int{}}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return p, srv
 }
 
-// configRevision returns the revision of a config read: GitHub's
+// replayConfigRevision returns the revision of a config read: GitHub's
 // .../contents/.circleci/config.yml?ref=REV, Bitbucket's
 // .../src/REV/.circleci/config.yml.
-func configRevision(r *http.Request) (string, bool) {
+func replayConfigRevision(r *http.Request) (string, bool) {
 	p := r.URL.Path
 	if !strings.HasSuffix(p, "/.circleci/config.yml") {
 		return "", false
@@ -62,13 +62,13 @@ func configRevision(r *http.Request) (string, bool) {
 	return "", false
 }
 
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *replayFaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.on.Load() {
 		p.next.ServeHTTP(w, r)
 		return
 	}
 	fault := ""
-	if rev, ok := configRevision(r); ok && p.doomed(rev) {
+	if rev, ok := replayConfigRevision(r); ok && p.doomed(rev) {
 		fault = "doomed"
 	} else {
 		p.mu.Lock()
@@ -124,7 +124,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *faultProxy) injected() map[string]int {
+func (p *replayFaultProxy) injected() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := map[string]int{}
@@ -134,12 +134,12 @@ func (p *faultProxy) injected() map[string]int {
 	return out
 }
 
-// collapse drops each post that repeats the previous state of its commit
+// replayCollapse drops each post that repeats the previous state of its commit
 // status and returns what is left and how many it dropped: a process
 // killed after the VCS took a post but before forgelink recorded it posts
 // that state again once the claim's lease runs out, which the VCS shows
 // as the same state.
-func collapse(posts []replay.Post) ([]replay.Post, int) {
+func replayCollapse(posts []replay.Post) ([]replay.Post, int) {
 	last := map[replay.PostKey]string{}
 	var out []replay.Post
 	dropped := 0
@@ -174,8 +174,8 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	projects := replay.Projects()
 	fakes := replay.NewFakes(t, projects)
 	doomed := func(rev string) bool { return strings.HasPrefix(rev, "0") }
-	ghFaults, ghProxy := newFaultProxy(t, fakes.GitHub, doomed, 1)
-	bbFaults, bbProxy := newFaultProxy(t, fakes.Bitbucket, doomed, 2)
+	ghFaults, ghProxy := newReplayFaultProxy(t, fakes.GitHub, doomed, 1)
+	bbFaults, bbProxy := newReplayFaultProxy(t, fakes.Bitbucket, doomed, 2)
 	proxied := func(proxy, fake string) string {
 		u, _ := url.Parse(fake)
 		return proxy + u.Path
@@ -235,15 +235,15 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	answers = append(answers, replay.SendAll(ctx, plan.Sends[half:], 8, replay.HTTP(hc))...)
 	tally, problems := plan.CheckAnswers(answers)
 	t.Logf("killed after %d of %d sends with %d status posts made; %s", half, len(plan.Sends), before, tally)
-	report(t, "answers", problems)
+	replay.Check(t, "answers", problems)
 
 	// Every delivery is decided but the doomed ones, which die.
 	counts := plan.Counts()
 	var records []replay.Record
-	var dead []deadItem
+	var dead []replayDead
 	deadline := time.Now().Add(3*time.Minute + time.Duration(n)*50*time.Millisecond)
 	for {
-		records, dead = localRecords(c, projects), localDead(c, projects)
+		records, dead = replayRecords(c, projects), replayDeadLetters(c, projects)
 		settled := 0
 		for _, r := range records {
 			if r.State == "decided" || r.State == "dead" {
@@ -280,7 +280,7 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	wantPending := plan.WantPending()
 	decided := func() bool {
 		k := 0
-		for _, r := range localRecords(c, projects) {
+		for _, r := range replayRecords(c, projects) {
 			if r.State == "decided" {
 				k++
 			}
@@ -289,11 +289,11 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	}
 	// A post cut short by the kill waits for its claim's lease (a minute).
 	settled := fakes.WaitPosts(t, replay.PostCount(wantPending), time.Now().Add(3*time.Minute+time.Duration(n)*50*time.Millisecond), decided)
-	pipelines := localPipelines(c, projects)
-	report(t, "pipelines", plan.CheckPipelines(pipelines))
-	report(t, "delivery records", plan.CheckRecords(localRecords(c, projects)))
-	posts, repeated := collapse(fakes.Posts(projects))
-	report(t, "pending statuses", replay.CheckPosts(wantPending, posts))
+	pipelines := replayPipelines(c, projects)
+	replay.Check(t, "pipelines", plan.CheckPipelines(pipelines))
+	replay.Check(t, "delivery records", plan.CheckRecords(replayRecords(c, projects)))
+	posts, repeated := replayCollapse(fakes.Posts(projects))
+	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, posts))
 	t.Logf("every delivery decided and the pending statuses posted %v later; %d repeated after the kill", settled.Round(time.Millisecond), repeated)
 	if t.Failed() {
 		t.FailNow()
@@ -303,15 +303,15 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	faults(true)
 	scripts := replay.Scripts(projects, pipelines, 6, 0.30, 0.10)
 	wantPosts := replay.WantPosts(scripts)
-	report(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
+	replay.Check(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
 		h := http.Header{"Content-Type": {"application/json"}, "Circle-Token": {proc.token}}
 		return replay.HTTP(hc)(ctx, &replay.Request{URL: proc.url + "/api/v2/pipeline/" + r.Pipeline.ID + "/status", Header: h, Body: r.Body()})
 	}))
 	fakes.WaitPosts(t, replay.PostCount(wantPosts)+repeated, time.Now().Add(3*time.Minute), nil)
-	posts, repeated = collapse(fakes.Posts(projects))
-	report(t, "statuses", replay.CheckPosts(wantPosts, posts))
-	report(t, "workflow states", replay.CheckFinal(scripts, localPipelines(c, projects)))
-	for _, pl := range localPipelinesFull(c, projects) {
+	posts, repeated = replayCollapse(fakes.Posts(projects))
+	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, posts))
+	replay.Check(t, "workflow states", replay.CheckFinal(scripts, replayPipelines(c, projects)))
+	for _, pl := range replayStatusErrors(c, projects) {
 		if len(pl.statusErrors) > 0 {
 			t.Errorf("pipeline %s #%d: status errors %v; want none (every failure was retried)", pl.project, pl.number, pl.statusErrors)
 		}
@@ -320,15 +320,15 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 		ghFaults.injected(), bbFaults.injected(), len(pipelines), fakes.PostCount(), replay.PostCount(wantPosts), repeated, time.Since(began).Round(time.Millisecond))
 }
 
-// deadItem is a dead letter in the deliveries API.
-type deadItem struct {
+// replayDead is a dead letter in the deliveries API.
+type replayDead struct {
 	project, ID string
 	Error       string
 	Attempts    int
 }
 
-// localDead lists the dead deliveries of the projects through the API.
-func localDead(c *apiCaller, projects []*replay.Project) []deadItem {
+// replayDeadLetters lists the dead deliveries of the projects through the API.
+func replayDeadLetters(c *apiCaller, projects []*replay.Project) []replayDead {
 	c.t.Helper()
 	type item struct {
 		ID       string `json:"id"`
@@ -336,35 +336,35 @@ func localDead(c *apiCaller, projects []*replay.Project) []deadItem {
 		Error    string `json:"error"`
 		Attempts int    `json:"attempts"`
 	}
-	var out []deadItem
+	var out []replayDead
 	for _, p := range projects {
 		for _, it := range listAll[item](c, "/api/v2/project/"+p.Slug()+"/deliveries") {
 			if it.State == "dead" {
-				out = append(out, deadItem{project: p.Slug(), ID: it.ID, Error: it.Error, Attempts: it.Attempts})
+				out = append(out, replayDead{project: p.Slug(), ID: it.ID, Error: it.Error, Attempts: it.Attempts})
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b deadItem) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b replayDead) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
-type pipelineErrors struct {
+type replayPipelineErrors struct {
 	project      string
 	number       int64
 	statusErrors []string
 }
 
-// localPipelinesFull lists the projects' pipelines with their status errors.
-func localPipelinesFull(c *apiCaller, projects []*replay.Project) []pipelineErrors {
+// replayStatusErrors lists the projects' pipelines with their status errors.
+func replayStatusErrors(c *apiCaller, projects []*replay.Project) []replayPipelineErrors {
 	c.t.Helper()
 	type item struct {
 		Number       int64    `json:"number"`
 		StatusErrors []string `json:"status_errors"`
 	}
-	var out []pipelineErrors
+	var out []replayPipelineErrors
 	for _, p := range projects {
 		for _, it := range listAll[item](c, "/api/v2/project/"+p.Slug()+"/pipeline") {
-			out = append(out, pipelineErrors{p.Slug(), it.Number, it.StatusErrors})
+			out = append(out, replayPipelineErrors{p.Slug(), it.Number, it.StatusErrors})
 		}
 	}
 	return out

@@ -25,13 +25,6 @@ func replayDataDir(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "data")
 }
 
-func report(t *testing.T, what string, problems []string) {
-	t.Helper()
-	for _, p := range problems {
-		t.Errorf("%s: %s", what, p)
-	}
-}
-
 // TestReplayMakeRun replays signed GitHub and Bitbucket deliveries (2,000;
 // FORGELINK_REPLAY_DELIVERIES for more) - 30% resent, 10% out of order, 5%
 // badly signed - from 8 concurrent senders at the real `make run` binary
@@ -82,14 +75,14 @@ func TestReplayMakeRun(t *testing.T) {
 	sendTook := time.Since(sendStart)
 	tally, problems := plan.CheckAnswers(answers)
 	t.Logf("sent %d deliveries in %v (%.0f/s): %s", len(answers), sendTook.Round(time.Millisecond), float64(len(answers))/sendTook.Seconds(), tally)
-	report(t, "answers", problems)
+	replay.Check(t, "answers", problems)
 	if len(problems) > 0 && tally.Accepted == 0 {
 		t.FailNow()
 	}
 
 	// Every accepted delivery decided, every pipeline's pending posted.
 	wantPending := plan.WantPending()
-	records := func() []replay.Record { return localRecords(c, projects) }
+	records := func() []replay.Record { return replayRecords(c, projects) }
 	decided := func() bool {
 		k := 0
 		for _, r := range records() {
@@ -101,10 +94,10 @@ func TestReplayMakeRun(t *testing.T) {
 	}
 	settled := fakes.WaitPosts(t, replay.PostCount(wantPending), time.Now().Add(time.Minute+time.Duration(n)*20*time.Millisecond), decided)
 	t.Logf("every delivery decided and %d pending statuses posted %v after the last answer", replay.PostCount(wantPending), settled.Round(time.Millisecond))
-	pipelines := localPipelines(c, projects)
-	report(t, "pipelines", plan.CheckPipelines(pipelines))
-	report(t, "delivery records", plan.CheckRecords(records()))
-	report(t, "pending statuses", replay.CheckPosts(wantPending, fakes.Posts(projects)))
+	pipelines := replayPipelines(c, projects)
+	replay.Check(t, "pipelines", plan.CheckPipelines(pipelines))
+	replay.Check(t, "delivery records", plan.CheckRecords(records()))
+	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, fakes.Posts(projects)))
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -114,7 +107,7 @@ func TestReplayMakeRun(t *testing.T) {
 	reports, changed, unchanged, conflicts, _ := replay.ReportCounts(scripts)
 	wantPosts := replay.WantPosts(scripts)
 	reportStart := time.Now()
-	report(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
+	replay.Check(t, "reports", replay.RunScripts(ctx, scripts, 8, func(ctx context.Context, r *replay.Report) (int, []byte, error) {
 		h := http.Header{"Content-Type": {"application/json"}, "Circle-Token": {proc.token}}
 		return replay.HTTP(hc)(ctx, &replay.Request{URL: proc.url + "/api/v2/pipeline/" + r.Pipeline.ID + "/status", Header: h, Body: r.Body()})
 	}))
@@ -122,8 +115,8 @@ func TestReplayMakeRun(t *testing.T) {
 	settled = fakes.WaitPosts(t, replay.PostCount(wantPosts), time.Now().Add(time.Minute+time.Duration(reports)*10*time.Millisecond), nil)
 	t.Logf("%d reports (%d moved a workflow, %d repeated one, %d refused as backwards) in %v; %d status posts in all, settled %v later",
 		reports, changed, unchanged, conflicts, reportTook.Round(time.Millisecond), replay.PostCount(wantPosts), settled.Round(time.Millisecond))
-	report(t, "statuses", replay.CheckPosts(wantPosts, fakes.Posts(projects)))
-	report(t, "workflow states", replay.CheckFinal(scripts, localPipelines(c, projects)))
+	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, fakes.Posts(projects)))
+	replay.Check(t, "workflow states", replay.CheckFinal(scripts, replayPipelines(c, projects)))
 	t.Logf("replay of %d deliveries through make run: %d pipelines, %d status posts (%d expected); %v in all",
 		n, len(pipelines), fakes.PostCount(), replay.PostCount(wantPosts), time.Since(began).Round(time.Millisecond))
 
@@ -137,8 +130,8 @@ func TestReplayMakeRun(t *testing.T) {
 	}
 }
 
-// localPipelines lists every pipeline of the projects through the API.
-func localPipelines(c *apiCaller, projects []*replay.Project) []replay.Pipeline {
+// replayPipelines lists every pipeline of the projects through the API.
+func replayPipelines(c *apiCaller, projects []*replay.Project) []replay.Pipeline {
 	c.t.Helper()
 	type item struct {
 		ID      string `json:"id"`
@@ -166,8 +159,8 @@ func localPipelines(c *apiCaller, projects []*replay.Project) []replay.Pipeline 
 	return out
 }
 
-// localRecords lists every processed delivery of the projects through the API.
-func localRecords(c *apiCaller, projects []*replay.Project) []replay.Record {
+// replayRecords lists every processed delivery of the projects through the API.
+func replayRecords(c *apiCaller, projects []*replay.Project) []replay.Record {
 	c.t.Helper()
 	type item struct {
 		ID        string `json:"id"`

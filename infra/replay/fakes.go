@@ -146,3 +146,11 @@ func (f *Fakes) WaitPosts(t testing.TB, want int, deadline time.Time, ready func
 	t.Errorf("after %v: the fake VCSs accepted %d status posts; want %d", time.Since(start).Round(time.Millisecond), f.PostCount(), want)
 	return time.Since(start)
 }
+
+// Check fails the test with each problem, naming what was checked.
+func Check(t testing.TB, what string, problems []string) {
+	t.Helper()
+	for _, p := range problems {
+		t.Errorf("%s: %s", what, p)
+	}
+}
