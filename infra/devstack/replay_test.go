@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,12 +63,29 @@ import (
 // hold: 200 deliveries took three minutes with -race on a busy two-core
 // machine. make replay runs it at 1,000.
 func TestReplayLambda(t *testing.T) {
-	n := replay.Deliveries(t, 100, "FORGELINK_REPLAY_LAMBDA_DELIVERIES", "FORGELINK_REPLAY_DELIVERIES")
+	runReplayLambda(t, replay.Deliveries(t, 100, "FORGELINK_REPLAY_LAMBDA_DELIVERIES", "FORGELINK_REPLAY_DELIVERIES"), 3, 0)
+}
+
+// TestReplayLambdaDynamoDBOutage is TestReplayLambda (100 deliveries;
+// FORGELINK_REPLAY_LAMBDA_DELIVERIES) with DynamoDB refusing every
+// connection for 8 s from the middle of the deliveries on, as a stopped
+// server does: the deliveries sent meanwhile are answered 5xx and sent
+// again afterwards, as GitHub and Bitbucket redeliver; the trigger and
+// status functions fail their messages meanwhile and SQS delivers them
+// again. Afterwards the checks are the same.
+func TestReplayLambdaDynamoDBOutage(t *testing.T) {
+	runReplayLambda(t, replay.Deliveries(t, 100, "FORGELINK_REPLAY_LAMBDA_DELIVERIES"), 7, 8*time.Second)
+}
+
+// runReplayLambda replays n deliveries through the Lambda handlers; with
+// an outage, DynamoDB is down that long from the middle of the sends on.
+func runReplayLambda(t *testing.T, n int, seed uint64, outage time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
 	st := newLambdaStack(t)
-	st.store = replaySerialStore(st)
+	var dynamoDB *replaySerialTransport
+	st.store, dynamoDB = replaySerialStore(st)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "functions.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +104,7 @@ func TestReplayLambda(t *testing.T) {
 		p.HookURL = "https://abc123.execute-api.us-east-1.amazonaws.com/hooks/" + vcs + "/" + hookID
 		p.Secret, p.HookUUID = secret, "{"+hookID+"}"
 	}
-	plan, err := replay.NewPlan(replay.Options{Deliveries: n, Projects: projects, Testdata: "../../testdata", Seed: 3})
+	plan, err := replay.NewPlan(replay.Options{Deliveries: n, Projects: projects, Testdata: "../../testdata", Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +177,33 @@ func TestReplayLambda(t *testing.T) {
 
 	// The deliveries, from 8 senders, as API Gateway v2 events.
 	sendStart := time.Now()
-	answers := replay.SendAll(ctx, plan.Sends, 8, func(ctx context.Context, r *replay.Request) (int, []byte, error) {
-		resp, err := webhook(ctx, replayAPIEvent(r.URL, r.Header, r.Body))
-		return resp.StatusCode, []byte(resp.Body), err
-	})
+	send := func(sends []*replay.Send) []replay.Answer {
+		return replay.SendAll(ctx, sends, 8, func(ctx context.Context, r *replay.Request) (int, []byte, error) {
+			resp, err := webhook(ctx, replayAPIEvent(r.URL, r.Header, r.Body))
+			return resp.StatusCode, []byte(resp.Body), err
+		})
+	}
+	var answers []replay.Answer
+	if outage == 0 {
+		answers = send(plan.Sends)
+	} else {
+		// Half the sends, then a quarter while DynamoDB is down (each
+		// answered 5xx, to be redelivered), then those again and the rest.
+		half, q := len(plan.Sends)/2, len(plan.Sends)/4
+		answers = send(plan.Sends[:half])
+		dynamoDB.down.Store(true)
+		down := time.Now()
+		refused := send(plan.Sends[half : half+q])
+		for _, a := range refused {
+			if a.Err != nil || a.Status < 500 || !json.Valid(a.Body) {
+				t.Errorf("during the outage, %s %s: %d %.200s %v; want 5xx with a JSON message", a.Send.Kind, a.Send.ID, a.Status, a.Body, a.Err)
+			}
+		}
+		time.Sleep(outage - time.Since(down))
+		dynamoDB.down.Store(false)
+		t.Logf("DynamoDB down for %v: %d deliveries answered %d, sent again afterwards", time.Since(down).Round(time.Millisecond), len(refused), refused[0].Status)
+		answers = append(answers, send(plan.Sends[half:])...)
+	}
 	sendTook := time.Since(sendStart)
 	tally, problems := plan.CheckAnswers(answers)
 	t.Logf("sent %d deliveries in %v (%.0f/s): %s", len(answers), sendTook.Round(time.Millisecond), float64(len(answers))/sendTook.Seconds(), tally)
@@ -195,7 +237,11 @@ func TestReplayLambda(t *testing.T) {
 			}
 		}
 	}
-	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, fakes.Posts(projects)))
+	posts, repeated := fakes.Posts(projects), 0
+	if outage > 0 {
+		posts, repeated = replay.Collapse(posts)
+	}
+	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, posts))
 	// Nothing of a badly signed delivery is stored, not even for de-duplication.
 	for _, d := range plan.Deliveries {
 		if d.Bad == "" {
@@ -233,7 +279,13 @@ func TestReplayLambda(t *testing.T) {
 	settled = fakes.WaitPosts(t, replay.PostCount(wantPosts), time.Now().Add(5*time.Minute+time.Duration(nReports)*200*time.Millisecond), drained)
 	t.Logf("%d reports (%d moved a workflow, %d repeated one, %d refused as backwards) in %v; %d status posts in all, settled %v later (status: %d messages, %d failed)",
 		nReports, changed, unchanged, conflicts, reportTook.Round(time.Millisecond), replay.PostCount(wantPosts), settled.Round(time.Millisecond), statusPump.handled.Load(), statusPump.failed.Load())
-	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, fakes.Posts(projects)))
+	posts = fakes.Posts(projects)
+	if outage > 0 {
+		// A post made while the store was down is made again (at least once).
+		posts, repeated = replay.Collapse(posts)
+		t.Logf("%d posts repeated a state the store could not record", repeated)
+	}
+	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, posts))
 	replay.Check(t, "workflow states", replay.CheckFinal(scripts, replayPipelines(ctx, t, st, projects)))
 	t.Logf("replay of %d deliveries through the Lambda handlers on DynamoDB: %d pipelines, %d status posts (%d expected); %v in all",
 		n, len(pipelines), fakes.PostCount(), replay.PostCount(wantPosts), time.Since(began).Round(time.Millisecond))
@@ -274,24 +326,30 @@ func replayWarnings(t *testing.T, path string) {
 // makes. DynamoDB applies each request atomically; one request at a time
 // at the server keeps every race between forgelink's callers (each reads,
 // then writes on a condition) and loses moto's.
-func replaySerialStore(st *lambdaStack) *dynamo.Store {
+func replaySerialStore(st *lambdaStack) (*dynamo.Store, *replaySerialTransport) {
 	cfg := awsConfig(endpoint)
+	tr := &replaySerialTransport{next: http.DefaultTransport}
 	// A request moto never answers must not hold up every other one.
-	cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &replaySerialTransport{next: http.DefaultTransport}}
+	cfg.HTTPClient = &http.Client{Timeout: time.Minute, Transport: tr}
 	cfg.APIOptions = append(cfg.APIOptions, st.calls.middleware)
 	return dynamo.New(dynamodb.NewFromConfig(cfg), dynamo.Tables{
 		Projects: st.env["FORGELINK_PROJECTS_TABLE"], Deliveries: st.env["FORGELINK_DELIVERIES_TABLE"],
 		Pipelines: st.env["FORGELINK_PIPELINES_TABLE"], Keys: st.env["FORGELINK_KEYS_TABLE"],
-	})
+	}), tr
 }
 
-// replaySerialTransport sends one request at a time, each answer read in full.
+// replaySerialTransport sends one request at a time, each answer read in
+// full; while down, it refuses every request as a stopped server does.
 type replaySerialTransport struct {
 	mu   sync.Mutex
 	next http.RoundTripper
+	down atomic.Bool
 }
 
 func (s *replaySerialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.down.Load() {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	resp, err := s.next.RoundTrip(r)

@@ -134,27 +134,6 @@ func (p *replayFaultProxy) injected() map[string]int {
 	return out
 }
 
-// replayCollapse drops each post that repeats the previous state of its commit
-// status and returns what is left and how many it dropped: a process
-// killed after the VCS took a post but before forgelink recorded it posts
-// that state again once the claim's lease runs out, which the VCS shows
-// as the same state.
-func replayCollapse(posts []replay.Post) ([]replay.Post, int) {
-	last := map[replay.PostKey]string{}
-	var out []replay.Post
-	dropped := 0
-	for _, p := range posts {
-		k := replay.PostKey{Project: p.Project, Revision: p.Revision, Context: p.Context}
-		if s, ok := last[k]; ok && s == p.State {
-			dropped++
-			continue
-		}
-		last[k] = p.State
-		out = append(out, p)
-	}
-	return out, dropped
-}
-
 // TestReplayFaultsMakeRun replays deliveries (600; FORGELINK_REPLAY_FAULT_DELIVERIES)
 // at the `make run` binary while the fake VCSs behind a fault proxy answer
 // some requests 502/503, 429 with Retry-After, reset the connection or
@@ -292,7 +271,7 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 	pipelines := replayPipelines(c, projects)
 	replay.Check(t, "pipelines", plan.CheckPipelines(pipelines))
 	replay.Check(t, "delivery records", plan.CheckRecords(replayRecords(c, projects)))
-	posts, repeated := replayCollapse(fakes.Posts(projects))
+	posts, repeated := replay.Collapse(fakes.Posts(projects))
 	replay.Check(t, "pending statuses", replay.CheckPosts(wantPending, posts))
 	t.Logf("every delivery decided and the pending statuses posted %v later; %d repeated after the kill", settled.Round(time.Millisecond), repeated)
 	if t.Failed() {
@@ -308,7 +287,7 @@ func TestReplayFaultsMakeRun(t *testing.T) {
 		return replay.HTTP(hc)(ctx, &replay.Request{URL: proc.url + "/api/v2/pipeline/" + r.Pipeline.ID + "/status", Header: h, Body: r.Body()})
 	}))
 	fakes.WaitPosts(t, replay.PostCount(wantPosts)+repeated, time.Now().Add(3*time.Minute), nil)
-	posts, repeated = replayCollapse(fakes.Posts(projects))
+	posts, repeated = replay.Collapse(fakes.Posts(projects))
 	replay.Check(t, "statuses", replay.CheckPosts(wantPosts, posts))
 	replay.Check(t, "workflow states", replay.CheckFinal(scripts, replayPipelines(c, projects)))
 	for _, pl := range replayStatusErrors(c, projects) {

@@ -332,3 +332,26 @@ func PostCount(want map[PostKey][]string) int {
 	}
 	return n
 }
+
+// Collapse drops each post that repeats the previous state of its commit
+// status and returns what is left and how many it dropped. forgelink posts
+// at least once: when it cannot record a post it made (the process was
+// killed, the store was down), the same state is posted again once the
+// claim's lease runs out, which the VCS shows as one state. Tests of such
+// faults compare the collapsed posts with what they want and count the
+// repeats.
+func Collapse(posts []Post) ([]Post, int) {
+	last := map[PostKey]string{}
+	var out []Post
+	dropped := 0
+	for _, p := range posts {
+		k := PostKey{p.Project, p.Revision, p.Context}
+		if s, ok := last[k]; ok && s == p.State {
+			dropped++
+			continue
+		}
+		last[k] = p.State
+		out = append(out, p)
+	}
+	return out, dropped
+}
