@@ -50,7 +50,7 @@ vet:
 lint:
 	cfn-lint template.yaml
 
-## replay: [REPLAY=10000] [REPLAY_LAMBDA=1000] - the webhook replay at full size: signed deliveries (30% resent, 10% out of order, 5% badly signed) through make run's binary (TestReplayMakeRun) and through the functions' handlers on local DynamoDB/SQS (TestReplayLambda, smaller: moto's transactions copy whole tables); make test runs them at 2,000 and 100
+## replay: [REPLAY=10000] [REPLAY_LAMBDA=1000] - the webhook replay at full size: signed deliveries (30% resent, 10% out of order, 5% badly signed) through make run's binary (TestReplayMakeRun) and through the functions' handlers on local DynamoDB/SQS (TestReplayLambda, smaller: moto's transactions copy whole tables), and the fault replays at their own size (FORGELINK_REPLAY_FAULT_DELIVERIES: 600 and 100); make test runs them at 2,000 and 100
 REPLAY        ?= 10000
 REPLAY_LAMBDA ?= 1000
 replay:

@@ -67,14 +67,14 @@ func TestReplayLambda(t *testing.T) {
 }
 
 // TestReplayLambdaDynamoDBOutage is TestReplayLambda (100 deliveries;
-// FORGELINK_REPLAY_LAMBDA_DELIVERIES) with DynamoDB refusing every
+// FORGELINK_REPLAY_FAULT_DELIVERIES) with DynamoDB refusing every
 // connection for 8 s from the middle of the deliveries on, as a stopped
 // server does: the deliveries sent meanwhile are answered 5xx and sent
 // again afterwards, as GitHub and Bitbucket redeliver; the trigger and
 // status functions fail their messages meanwhile and SQS delivers them
 // again. Afterwards the checks are the same.
 func TestReplayLambdaDynamoDBOutage(t *testing.T) {
-	runReplayLambda(t, replay.Deliveries(t, 100, "FORGELINK_REPLAY_LAMBDA_DELIVERIES"), 7, 8*time.Second)
+	runReplayLambda(t, replay.Deliveries(t, 100, "FORGELINK_REPLAY_FAULT_DELIVERIES"), 7, 8*time.Second)
 }
 
 // runReplayLambda replays n deliveries through the Lambda handlers; with
