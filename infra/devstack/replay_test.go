@@ -46,11 +46,10 @@ import (
 	"forgelink/shared/trigger"
 )
 
-// TestReplayLambda is the replay of infra/local's TestReplayMakeRun
-// (100 deliveries; FORGELINK_REPLAY_LAMBDA_DELIVERIES or
-// FORGELINK_REPLAY_DELIVERIES for more) through the
-// functions' handlers on DynamoDB, SQS and KMS of the local AWS server, as
-// Lambda runs them: the webhook function's intake handler behind API
+// TestReplayLambda is the replay of infra/local's TestReplayMakeRun (100
+// deliveries; FORGELINK_REPLAY_LAMBDA_DELIVERIES or
+// FORGELINK_REPLAY_DELIVERIES for more) through the functions' handlers on
+// DynamoDB, SQS and KMS of the local AWS server, as Lambda runs them: the webhook function's intake handler behind API
 // Gateway v2 events (httpadapter), the trigger function's SQS handler
 // consuming the intake queue, the status function's SQS handler consuming
 // the status queue and its report route behind API Gateway v2 events,
@@ -58,9 +57,9 @@ import (
 // are the same.
 //
 // It is small by default because moto is slow here: every request is
-// sent alone (see replaySerialStore), and each TransactWriteItems deep-copies
-// the tables it writes, so a delivery costs more the more the tables
-// hold: 200 deliveries took three minutes with -race on a busy two-core
+// sent alone (see replaySerialStore), and each TransactWriteItems
+// deep-copies the tables it writes, so a delivery costs more the more the
+// tables hold: 200 deliveries took three minutes with -race on a busy two-core
 // machine. make replay runs it at 1,000.
 func TestReplayLambda(t *testing.T) {
 	runReplayLambda(t, replay.Deliveries(t, 100, "FORGELINK_REPLAY_LAMBDA_DELIVERIES", "FORGELINK_REPLAY_DELIVERIES"), 3, 0)
