@@ -212,7 +212,7 @@ func runReplayLambda(t *testing.T, n int, seed uint64, outage time.Duration) {
 	}
 
 	wantPending := plan.WantPending()
-	settled := fakes.WaitPosts(t, replay.PostCount(wantPending), time.Now().Add(5*time.Minute+time.Duration(n)*time.Second), drained)
+	settled := fakes.WaitPosts(t, replay.PostCount(wantPending), time.Now().Add(5*time.Minute+time.Duration(n)*2*time.Second), drained)
 	t.Logf("every queue drained and %d pending statuses posted %v after the last answer (trigger: %d messages, %d failed; status: %d, %d failed)",
 		replay.PostCount(wantPending), settled.Round(time.Millisecond), triggerPump.handled.Load(), triggerPump.failed.Load(), statusPump.handled.Load(), statusPump.failed.Load())
 	pipelines, records := replayPipelines(ctx, t, st, projects), replayRecords(ctx, t, st, projects)
@@ -275,7 +275,7 @@ func runReplayLambda(t *testing.T, n int, seed uint64, outage time.Duration) {
 		return resp.StatusCode, []byte(resp.Body), err
 	}))
 	reportTook := time.Since(reportStart)
-	settled = fakes.WaitPosts(t, replay.PostCount(wantPosts), time.Now().Add(5*time.Minute+time.Duration(nReports)*200*time.Millisecond), drained)
+	settled = fakes.WaitPosts(t, replay.PostCount(wantPosts), time.Now().Add(5*time.Minute+time.Duration(nReports)*500*time.Millisecond), drained)
 	t.Logf("%d reports (%d moved a workflow, %d repeated one, %d refused as backwards) in %v; %d status posts in all, settled %v later (status: %d messages, %d failed)",
 		nReports, changed, unchanged, conflicts, reportTook.Round(time.Millisecond), replay.PostCount(wantPosts), settled.Round(time.Millisecond), statusPump.handled.Load(), statusPump.failed.Load())
 	posts = fakes.Posts(projects)
