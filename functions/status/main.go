@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"forgelink/shared/awsenv"
 	"forgelink/shared/dynamo"
@@ -31,7 +30,7 @@ func main() {
 	ctx := context.Background()
 	cfg, aws, err := awsenv.Setup(ctx, "FORGELINK_PROJECTS_TABLE", "FORGELINK_PIPELINES_TABLE", "FORGELINK_KEYS_TABLE", "FORGELINK_USERS_TABLE", "FORGELINK_KMS_KEY_ID", "FORGELINK_STATUS_QUEUE_URL", "FORGELINK_API_TOKEN")
 	if err == nil {
-		err = ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
+		err = ssmsecrets.Load(ctx, &ssmsecrets.Client{Config: aws}, cfg)
 	}
 	if err != nil {
 		lambdarun.Fail(err)

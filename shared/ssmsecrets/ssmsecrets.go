@@ -1,24 +1,22 @@
 // Package ssmsecrets reads the OAuth client secrets from SSM SecureString
 // parameters at a cold start. It is apart from awsenv so that only the
-// functions that sign users in or refresh their tokens link the SSM client
-// (its schemas are about 1 MB): not the webhook function.
+// functions that sign users in or refresh their tokens link it: not the
+// webhook function. Its Client speaks SSM's JSON API itself (see Client for
+// why it is not the SDK's SSM client).
 //
-//	err := ssmsecrets.Load(ctx, ssm.NewFromConfig(aws), cfg)
+//	err := ssmsecrets.Load(ctx, &ssmsecrets.Client{Config: aws}, cfg)
 package ssmsecrets
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-
 	"forgelink/shared/config"
 )
 
-// SSMAPI is the part of the SSM client Load uses.
-type SSMAPI interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+// Getter reads a parameter's value; *Client is one.
+type Getter interface {
+	GetParameter(ctx context.Context, name string, decrypt bool) (string, error)
 }
 
 // Load reads the OAuth client secrets from the SSM SecureString
@@ -26,7 +24,7 @@ type SSMAPI interface {
 // FORGELINK_BITBUCKET_OAUTH_SECRET_PARAM), once, at a cold start: in AWS
 // they are never plain environment values. A configured parameter that
 // cannot be read stops start-up with a line naming it.
-func Load(ctx context.Context, client SSMAPI, cfg *config.Config) error {
+func Load(ctx context.Context, ssm Getter, cfg *config.Config) error {
 	for _, p := range []struct {
 		env, name string
 		dst       *string
@@ -37,14 +35,14 @@ func Load(ctx context.Context, client SSMAPI, cfg *config.Config) error {
 		if p.name == "" {
 			continue
 		}
-		out, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.name), WithDecryption: aws.Bool(true)})
+		v, err := ssm.GetParameter(ctx, p.name, true)
 		if err != nil {
 			return fmt.Errorf("config: %s: read SSM parameter %q: %w", p.env, p.name, err)
 		}
-		if out.Parameter == nil || aws.ToString(out.Parameter.Value) == "" {
+		if v == "" {
 			return fmt.Errorf("config: %s: SSM parameter %q is empty", p.env, p.name)
 		}
-		*p.dst = aws.ToString(out.Parameter.Value)
+		*p.dst = v
 	}
 	return nil
 }
