@@ -440,7 +440,7 @@ func (s *Store) updateOpenPRs(project forgelink.Slug, branch string, edit func(p
 	if branch == "" {
 		return forgelink.Errorf(forgelink.Invalid, "empty branch name")
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.db.Batch(func(tx *bbolt.Tx) error {
 		b, err := projectBucket(tx, openPRsBucket, project.String(), true)
 		if err != nil {
 			return err

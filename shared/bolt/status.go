@@ -75,8 +75,8 @@ func getPostedStatus(b *bbolt.Bucket, key []byte) (*forgelink.PostedStatus, erro
 
 // PutPostedStatus stores ps if the stored Version equals ps.Version (0:
 // none stored), then increments ps.Version; otherwise it returns a
-// Conflict. The check and the write are one transaction, which bbolt runs
-// alone. A status without a valid project, a revision or a context is
+// Conflict. The check and the write are one transaction, committed in a
+// group with concurrent writers' (bbolt's Batch: one fsync for all). A status without a valid project, a revision or a context is
 // Invalid.
 func (s *Store) PutPostedStatus(ctx context.Context, ps *forgelink.PostedStatus) error {
 	slug, err := validPostedStatus(ps)
@@ -90,7 +90,7 @@ func (s *Store) PutPostedStatus(ctx context.Context, ps *forgelink.PostedStatus)
 	if err != nil {
 		return fmt.Errorf("bolt: put posted status %s %s %q: %w", ps.Project, ps.Revision, ps.Context, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		b, err := projectBucket(tx, postedStatusesBucket, rec.Project, true)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (s *Store) PutPostedStatus(ctx context.Context, ps *forgelink.PostedStatus)
 // stored. Conflict when the version moved, NotFound for an unknown id.
 func (s *Store) UpdatePipelineStatus(ctx context.Context, p *forgelink.Pipeline) error {
 	var version int64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		stored, err := getPipeline(tx, []byte(p.ID))
 		if err != nil {
 			return err

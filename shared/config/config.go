@@ -47,7 +47,7 @@ type Config struct {
 	BitbucketURL  string // BITBUCKET_API_URL, with trailing slash
 	BitbucketTok  string // BITBUCKET_TOKEN
 	LogLevel      string // FORGELINK_LOG_LEVEL: debug, info, warn, error
-	Workers       int    // FORGELINK_WORKERS: deliveries evaluated at once by make run (default 4)
+	Workers       int    // FORGELINK_WORKERS: deliveries (and status posts) evaluated at once by make run (default 16)
 	MaxReceives   int    // FORGELINK_MAX_RECEIVES: tries before a delivery is dead; the intake queue's maxReceiveCount in AWS (default 5)
 
 	// AWS resources, from template.yaml.
@@ -128,7 +128,7 @@ func FromEnv(lookup LookupEnv) (*Config, error) {
 		name     string
 		def, max int
 		dst      *int
-	}{{"FORGELINK_WORKERS", 4, 256, &c.Workers}, {"FORGELINK_MAX_RECEIVES", 5, 1000, &c.MaxReceives}} {
+	}{{"FORGELINK_WORKERS", 16, 256, &c.Workers}, {"FORGELINK_MAX_RECEIVES", 5, 1000, &c.MaxReceives}} {
 		*n.dst = n.def
 		if v := get(n.name, ""); v != "" {
 			i, err := strconv.Atoi(v)

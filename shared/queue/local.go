@@ -29,7 +29,7 @@ type DeadLetterFunc func(ctx context.Context, m *forgelink.Message, attempts int
 
 // LocalOptions tune the local queue.
 type LocalOptions struct {
-	// Workers is how many messages are evaluated at once. Default 4.
+	// Workers is how many messages are evaluated at once. Default 16.
 	Workers int
 	// MaxReceives is how often a message is tried before it is
 	// dead-lettered (SQS maxReceiveCount). Default 5.

@@ -50,7 +50,7 @@ type poolStore[T any] interface {
 // init fills the defaults and the maps; start launches the workers.
 func (q *pool[T]) init() {
 	if q.opts.Workers <= 0 {
-		q.opts.Workers = 4
+		q.opts.Workers = 16
 	}
 	if q.opts.MaxReceives <= 0 {
 		q.opts.MaxReceives = 5
