@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # make bench-cold: stripped size and Lambda init time of every functions/*
-# bootstrap, against the smallest Go Lambda (../shared/perf/coldstart/hello),
-# in one run.
+# bootstrap, against the smallest Go Lambda (../shared/perf/coldstart/hello)
+# and two AWS floors (sdk-direct beside it; infra/awsfloor), in one run.
 #
 # Each main is built as the Makefile's build/%/bootstrap rule builds it
 # (CGO_ENABLED=0 GOOS=linux -tags lambda.norpc -trimpath -ldflags="-s -w")
-# into a temporary directory; hello is built from its own module the same
-# way. ../shared/perf/coldstart/init.sh then starts each one N times under
+# into a temporary directory; hello and sdk-direct are built from their own
+# module the same way. ../shared/perf/coldstart/init.sh then starts each one N times under
 # the AWS Lambda Runtime Interface Emulator and prints the median init
 # duration the emulator reports. Only init is measured: the invocations may
 # fail, since no AWS is behind the dummy environment below.
@@ -37,9 +37,16 @@ build() { # out, then go build arguments (with -C first when given)
     "$GO" build "${dir[@]}" -tags lambda.norpc -trimpath -ldflags="-s -w" -o "$out" "$@"
 }
 
-names=(hello)
-echo "bench-cold: building hello and functions/* ..."
+# Floors: hello (the smallest Go Lambda), sdk-direct (DynamoDB, SQS and KMS
+# clients constructed, nothing called) and awsfloor (infra/awsfloor: the
+# same clients making the webhook's four calls, so the SDK's operations and
+# request pipeline are linked). Targets are checked against hello.
+floors=(hello sdk-direct awsfloor)
+names=("${floors[@]}")
+echo "bench-cold: building the floors and functions/* ..."
 build "$tmp/hello/bootstrap" -C "$coldstart" ./hello
+build "$tmp/sdk-direct/bootstrap" -C "$coldstart" ./sdk-direct
+build "$tmp/awsfloor/bootstrap" ./infra/awsfloor
 for d in functions/*/; do
   fn=$(basename "$d")
   [[ -f "$d/main.go" ]] || continue
@@ -107,7 +114,7 @@ done
 echo
 echo "targets: every bootstrap <= $max_mb MB, webhook <= $max_webhook_mb MB, median init <= ${max_init_ratio}x hello (MB = 10^6 bytes)"
 for name in "${names[@]}"; do
-  [[ $name == hello ]] && continue
+  [[ " ${floors[*]} " == *" $name "* ]] && continue
   mb=$(awk -v b="${size[$name]}" 'BEGIN {printf "%.2f", b / 1e6}')
   limit=$max_mb
   [[ $name == webhook ]] && limit=$max_webhook_mb
