@@ -91,3 +91,44 @@ func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 		})
 	}
 }
+
+// TestLambdaBuildsLinkNoHTTPServer builds each function as the Makefile's
+// Lambda build does and fails when the bootstrap holds net/http's server
+// (the container build's listener, about 0.3 MB): under Lambda the API
+// Gateway events go through the adapter, never a socket.
+func TestLambdaBuildsLinkNoHTTPServer(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, fn := range fns {
+		name := fn.Name()
+		t.Run(name, func(t *testing.T) {
+			bin := filepath.Join(dir, name)
+			build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+name)
+			build.Dir = root
+			build.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go build: %v\n%s", err, out)
+			}
+			nm := exec.Command("go", "tool", "nm", bin)
+			out, err := nm.Output()
+			if err != nil {
+				t.Fatalf("go tool nm: %v", err)
+			}
+			if !strings.Contains(string(out), " forgelink/shared/lambdarun.") && !strings.Contains(string(out), "main.main") {
+				t.Fatalf("go tool nm printed no forgelink symbols")
+			}
+			for _, sym := range []string{"net/http.(*Server).Serve", "net/http.(*conn).serve"} {
+				if strings.Contains(string(out), " "+sym+"\n") {
+					t.Errorf("functions/%s (Lambda build) links %s", name, sym)
+				}
+			}
+		})
+	}
+}

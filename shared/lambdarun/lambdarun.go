@@ -15,14 +15,10 @@ package lambdarun
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -43,32 +39,14 @@ func Fail(err error) {
 // 2.0) when the Lambda runtime API is present, and otherwise listens on
 // addr until SIGINT/SIGTERM, as on a container platform. In Lambda each
 // invocation ends with an EMF line of the metrics it moved; outside it,
-// GET /metrics serves them in the Prometheus format (builds without
-// -tags lambda.norpc).
+// GET /metrics serves them in the Prometheus format. Listening is only in
+// builds without -tags lambda.norpc: the Lambda build links no HTTP server.
 func Serve(h http.Handler, addr string, log *slog.Logger) error {
 	if InLambda() {
-		// ProxyWithContext, not Proxy: it keeps the Lambda context on the
-		// request instead of copying it into headers.
 		lambda.Start(flushing(httpadapter.NewV2(h).ProxyWithContext))
 		return nil
 	}
-	srv := &http.Server{Addr: addr, Handler: withMetrics(h), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", addr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("listen %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return listen(h, addr, log)
 }
 
 // Start runs handler, an event function (SQS, EventBridge), under the
