@@ -311,7 +311,7 @@ func (s *Store) getDelivery(b *bbolt.Bucket, key []byte) (*forgelink.Delivery, e
 // SetDeliveryState records the delivery's new state, or returns NotFound
 // when it is absent or expired.
 func (s *Store) SetDeliveryState(ctx context.Context, hookID, id string, state forgelink.DeliveryState) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error { return s.setState(tx, deliveryKey(hookID, id), state) })
+	err := s.db.Batch(func(tx *bbolt.Tx) error { return s.setState(tx, deliveryKey(hookID, id), state) })
 	if err != nil {
 		return fmt.Errorf("bolt: set delivery %s/%s state %s: %w", hookID, id, state, err)
 	}
