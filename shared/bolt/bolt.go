@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -33,6 +34,19 @@ type Store struct {
 
 	sweepMu   sync.Mutex
 	lastSweep time.Time // of the runner tokens
+
+	// projects holds each project's decoded record beside the bytes it
+	// was decoded from (string key -> *cachedProject): a read that finds
+	// the same bytes stored returns a clone instead of decoding the JSON
+	// again (every delivery reads its project three times: intake,
+	// trigger, status).
+	projects sync.Map
+}
+
+// cachedProject is a project record as stored and as decoded.
+type cachedProject struct {
+	raw []byte
+	p   *forgelink.Project
 }
 
 // Open opens the store in the bbolt file at path, creating it with mode
@@ -134,7 +148,7 @@ func (s *Store) GetProject(ctx context.Context, slug forgelink.Slug) (*forgelink
 	var p *forgelink.Project
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		p, err = getProject(tx, []byte(slug.String()))
+		p, err = s.getProject(tx, []byte(slug.String()))
 		return err
 	})
 	if err != nil {
@@ -153,7 +167,7 @@ func (s *Store) GetProjectByHookID(ctx context.Context, hookID string) (*forgeli
 			return forgelink.Errorf(forgelink.NotFound, "no project has hook id %q", hookID)
 		}
 		var err error
-		p, err = getProject(tx, key)
+		p, err = s.getProject(tx, key)
 		return err
 	})
 	if err != nil {
@@ -163,15 +177,20 @@ func (s *Store) GetProjectByHookID(ctx context.Context, hookID string) (*forgeli
 }
 
 // getProject decodes the project stored under key, or returns NotFound.
-func getProject(tx *bbolt.Tx, key []byte) (*forgelink.Project, error) {
+func (s *Store) getProject(tx *bbolt.Tx, key []byte) (*forgelink.Project, error) {
 	v := tx.Bucket(projectsBucket).Get(key)
 	if v == nil {
 		return nil, forgelink.Errorf(forgelink.NotFound, "project %s not found", key)
+	}
+	if c, ok := s.projects.Load(string(key)); ok && bytes.Equal(c.(*cachedProject).raw, v) {
+		return c.(*cachedProject).p.Clone(), nil
 	}
 	var p forgelink.Project
 	if err := json.Unmarshal(v, &p); err != nil {
 		return nil, fmt.Errorf("decode project: %w", err)
 	}
+	// v lives as long as the transaction: the cache keeps a copy.
+	s.projects.Store(string(key), &cachedProject{raw: bytes.Clone(v), p: p.Clone()})
 	return &p, nil
 }
 
@@ -188,7 +207,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *forgelink.Project) error {
 	}
 	key := []byte(p.Slug.String())
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		old, err := getProject(tx, key)
+		old, err := s.getProject(tx, key)
 		if err != nil {
 			return err
 		}
@@ -211,7 +230,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *forgelink.Project) error {
 func (s *Store) DeleteProject(ctx context.Context, slug forgelink.Slug) error {
 	key := []byte(slug.String())
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		p, err := getProject(tx, key)
+		p, err := s.getProject(tx, key)
 		if err != nil {
 			return err
 		}
@@ -223,6 +242,7 @@ func (s *Store) DeleteProject(ctx context.Context, slug forgelink.Slug) error {
 	if err != nil {
 		return fmt.Errorf("bolt: delete project %s: %w", slug, err)
 	}
+	s.projects.Delete(string(key))
 	return nil
 }
 

@@ -2,6 +2,8 @@ package forgelink
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -149,6 +151,32 @@ type Project struct {
 	// Version increases by one on every update; stores use it for
 	// optimistic concurrency (an update with a stale Version is a Conflict).
 	Version int64
+}
+
+// Clone returns a deep copy of p: the copy shares no slice, map or
+// pointer with p, and keeps nil where p has nil (TestProjectClone walks
+// every field, so a new reference field that Clone misses fails it).
+func (p *Project) Clone() *Project {
+	c := *p
+	c.DeployKey.SealedPrivateKey = slices.Clone(p.DeployKey.SealedPrivateKey)
+	if p.Secrets != nil {
+		c.Secrets = make([]WebhookSecret, len(p.Secrets))
+		for i, s := range p.Secrets {
+			c.Secrets[i] = WebhookSecret{Sealed: slices.Clone(s.Sealed), ExpiresAt: s.ExpiresAt}
+		}
+	}
+	c.Settings.AlwaysBuildBranches = slices.Clone(p.Settings.AlwaysBuildBranches)
+	if p.VCSProblem != nil {
+		v := *p.VCSProblem
+		c.VCSProblem = &v
+	}
+	if p.Access != nil {
+		a := *p.Access
+		a.Repairs = slices.Clone(a.Repairs)
+		a.ETags = maps.Clone(a.ETags)
+		c.Access = &a
+	}
+	return &c
 }
 
 // SSHKey is a key pair whose private half is stored sealed.

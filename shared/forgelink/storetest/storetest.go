@@ -128,19 +128,6 @@ func delivery(hookID, id string) *forgelink.Delivery {
 	}
 }
 
-// clone returns a deep copy of p, so a test can keep what it stored.
-func clone(p *forgelink.Project) *forgelink.Project {
-	c := *p
-	c.DeployKey.SealedPrivateKey = append([]byte(nil), p.DeployKey.SealedPrivateKey...)
-	c.Secrets = nil
-	for _, s := range p.Secrets {
-		s.Sealed = append([]byte(nil), s.Sealed...)
-		c.Secrets = append(c.Secrets, s)
-	}
-	c.Settings.AlwaysBuildBranches = append([]string(nil), p.Settings.AlwaysBuildBranches...)
-	return &c
-}
-
 func wantKind(t *testing.T, what string, err error, want forgelink.Kind) {
 	t.Helper()
 	if err == nil {
@@ -230,7 +217,7 @@ func testProjectRoundTrip(t *testing.T, newStore func(*testing.T) forgelink.Stor
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
-			want := clone(tc.p)
+			want := tc.p.Clone()
 			want.Version = 1
 			tc.p.Version = 99 // the store sets it, whatever the caller had
 			mustCreateProject(t, s, tc.p)
@@ -248,16 +235,27 @@ func testProjectNotAliased(t *testing.T, newStore func(*testing.T) forgelink.Sto
 	s := newStore(t)
 	p := project("alias")
 	mustCreateProject(t, s, p)
-	want := clone(p)
+	want := p.Clone()
 
 	p.Secrets[0].Sealed[0] ^= 0xff
 	p.DeployKey.SealedPrivateKey[0] ^= 0xff
 	p.Settings.AlwaysBuildBranches[0] = "changed"
 	p.FollowedBy = "changed"
 
-	got := mustGetProject(t, s, want.Slug)
-	got.Secrets[0].Sealed[0] ^= 0xff
-	got.Settings.AlwaysBuildBranches[0] = "changed too"
+	// Twice: a store may hand out copies of what it decoded before.
+	for range 2 {
+		got := mustGetProject(t, s, want.Slug)
+		got.Secrets[0].Sealed[0] ^= 0xff
+		got.DeployKey.SealedPrivateKey[0] ^= 0xff
+		got.Settings.AlwaysBuildBranches[0] = "changed too"
+		got.FollowedBy = "changed too"
+		byHook, err := s.GetProjectByHookID(t.Context(), want.HookID)
+		if err != nil {
+			t.Fatalf("GetProjectByHookID: %v", err)
+		}
+		byHook.Secrets[0].Sealed[0] ^= 0xff
+		byHook.Settings.AlwaysBuildBranches = append(byHook.Settings.AlwaysBuildBranches[:0], "changed by hook")
+	}
 
 	checkProject(t, s, want)
 }
@@ -284,9 +282,9 @@ func testCreateProjectConflict(t *testing.T, newStore func(*testing.T) forgelink
 			s := newStore(t)
 			first := project("first")
 			mustCreateProject(t, s, first)
-			want := clone(first)
+			want := first.Clone()
 
-			rival := clone(first)
+			rival := first.Clone()
 			rival.Version = 0
 			tc.edit(rival)
 			wantKind(t, "CreateProject(rival)", s.CreateProject(t.Context(), rival), forgelink.Conflict)
@@ -331,7 +329,7 @@ func testUpdateProject(t *testing.T, newStore func(*testing.T) forgelink.Store) 
 	p.Secrets = []forgelink.WebhookSecret{{Sealed: []byte("newest")}}
 	p.Settings = forgelink.Settings{AlwaysBuildBranches: []string{"trunk"}}
 	p.UpdatedAt = base.Add(time.Minute)
-	want := clone(p)
+	want := p.Clone()
 	want.Version = 2
 
 	if err := s.UpdateProject(t.Context(), p); err != nil {
@@ -365,7 +363,7 @@ func testUpdateProjectStale(t *testing.T, newStore func(*testing.T) forgelink.St
 	if err := s.UpdateProject(t.Context(), fresh); err != nil {
 		t.Fatalf("UpdateProject(fresh): %v", err)
 	}
-	want := clone(fresh)
+	want := fresh.Clone()
 
 	tests := []struct {
 		name    string
@@ -377,7 +375,7 @@ func testUpdateProjectStale(t *testing.T, newStore func(*testing.T) forgelink.St
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := clone(stale)
+			p := stale.Clone()
 			p.Version = tc.version
 			p.FollowedBy = "stale"
 			wantKind(t, "UpdateProject(stale)", s.UpdateProject(t.Context(), p), forgelink.Conflict)
@@ -394,7 +392,7 @@ func testUpdateProjectHookID(t *testing.T, newStore func(*testing.T) forgelink.S
 	mustCreateProject(t, s, project("hook"))
 	want := mustGetProject(t, s, project("hook").Slug)
 
-	p := clone(want)
+	p := want.Clone()
 	p.HookID = "hook-changed"
 	wantKind(t, "UpdateProject(changed hook id)", s.UpdateProject(t.Context(), p), forgelink.Invalid)
 	checkProject(t, s, want)
@@ -450,7 +448,7 @@ func testDeleteProject(t *testing.T, newStore func(*testing.T) forgelink.Store) 
 	_, err = s.GetProjectByHookID(t.Context(), p.HookID)
 	wantKind(t, "GetProjectByHookID after delete", err, forgelink.NotFound)
 	wantKind(t, "DeleteProject again", s.DeleteProject(t.Context(), p.Slug), forgelink.NotFound)
-	stale := clone(p)
+	stale := p.Clone()
 	wantKind(t, "UpdateProject after delete", s.UpdateProject(t.Context(), stale), forgelink.NotFound)
 
 	// Other projects are untouched.
@@ -497,7 +495,7 @@ func testNotFound(t *testing.T, newStore func(*testing.T) forgelink.Store) {
 			_, err := s.GetProjectByHookID(ctx, missing.HookID)
 			return err
 		}},
-		{"UpdateProject", func(ctx context.Context) error { return s.UpdateProject(ctx, clone(missing)) }},
+		{"UpdateProject", func(ctx context.Context) error { return s.UpdateProject(ctx, missing.Clone()) }},
 		{"DeleteProject", func(ctx context.Context) error { return s.DeleteProject(ctx, missing.Slug) }},
 		{"GetDelivery", func(ctx context.Context) error {
 			_, err := s.GetDelivery(ctx, "hook-present", "missing")
@@ -757,7 +755,7 @@ func testConcurrentUpdateProject(t *testing.T, newStore func(*testing.T) forgeli
 
 	ps := make([]*forgelink.Project, writers)
 	for i := range ps {
-		ps[i] = clone(read)
+		ps[i] = read.Clone()
 		ps[i].FollowedBy = fmt.Sprintf("writer-%d", i)
 	}
 	errs := race(writers, func(i int) error { return s.UpdateProject(t.Context(), ps[i]) })
