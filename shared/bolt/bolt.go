@@ -52,7 +52,14 @@ type cachedProject struct {
 // Open opens the store in the bbolt file at path, creating it with mode
 // 0600 if needed, and deletes the deliveries that have expired.
 func Open(path string) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: time.Second,
+		// As etcd runs bbolt: a commit does not write the free-page list
+		// (fewer pages per fsync); opening the file rebuilds it with a
+		// scan. The map free list allocates without a linear search.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
