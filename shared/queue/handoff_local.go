@@ -84,16 +84,20 @@ func (a *RunnerAccess) firstStatus(p *forgelink.Pipeline) *forgelink.StatusReque
 	return r
 }
 
-// LocalHandoff is the one-process server's hand-off: it keeps the
-// executor messages in memory (there is no executor in-process; tests and
-// the log read them), and queues each pipeline's first status request on
-// Statuses.
+// LocalHandoff is the one-process server's hand-off: it keeps the most
+// recent executor messages in memory (there is no executor in-process;
+// tests and the log read them), and queues each pipeline's first status
+// request on Statuses.
 type LocalHandoff struct {
 	Log    *slog.Logger
 	Runner *RunnerAccess
 	// Statuses receives the first status request of every pipeline.
 	// Optional: nil only records it.
 	Statuses StatusRequester
+	// Keep is how many of the latest hand-offs Pipelines and
+	// StatusRequests return; 0 means 1,000. Older ones are dropped, so a
+	// long-running server's memory does not grow with every pipeline.
+	Keep int
 
 	mu        sync.Mutex
 	pipelines []*PipelineMessage
@@ -113,8 +117,8 @@ func (h *LocalHandoff) Handoff(ctx context.Context, p *forgelink.Pipeline) error
 		}
 	}
 	h.mu.Lock()
-	h.pipelines = append(h.pipelines, msg)
-	h.statuses = append(h.statuses, st)
+	h.pipelines = trim(append(h.pipelines, msg), h.keep())
+	h.statuses = trim(append(h.statuses, st), h.keep())
 	h.mu.Unlock()
 	if h.Log != nil {
 		h.Log.InfoContext(ctx, "pipeline handed off", "pipeline", p.ID, "project", p.Project, "number", p.Number, "delivery", p.DeliveryID, "status", st.State)
@@ -122,16 +126,39 @@ func (h *LocalHandoff) Handoff(ctx context.Context, p *forgelink.Pipeline) error
 	return nil
 }
 
-// Pipelines returns the executor messages handed off so far.
+func (h *LocalHandoff) keep() int {
+	if h.Keep <= 0 {
+		return 1000
+	}
+	return h.Keep
+}
+
+// trim returns s, or once s holds twice keep, a copy of its last keep
+// elements: dropping the oldest costs O(1) per append, amortised.
+func trim[T any](s []T, keep int) []T {
+	if len(s) < 2*keep {
+		return s
+	}
+	return append([]T(nil), s[len(s)-keep:]...)
+}
+
+// last returns a copy of the last keep elements of s.
+func last[T any](s []T, keep int) []T {
+	return append([]T(nil), s[max(0, len(s)-keep):]...)
+}
+
+// Pipelines returns the executor messages of the latest Keep hand-offs,
+// oldest first.
 func (h *LocalHandoff) Pipelines() []*PipelineMessage {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]*PipelineMessage(nil), h.pipelines...)
+	return last(h.pipelines, h.keep())
 }
 
-// StatusRequests returns the status requests made so far.
+// StatusRequests returns the first status requests of the latest Keep
+// hand-offs, oldest first.
 func (h *LocalHandoff) StatusRequests() []*forgelink.StatusRequest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]*forgelink.StatusRequest(nil), h.statuses...)
+	return last(h.statuses, h.keep())
 }
