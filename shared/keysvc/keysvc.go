@@ -166,8 +166,18 @@ func (s *Service) project(ctx context.Context, slug forgelink.Slug) (*forgelink.
 	return p, err
 }
 
-// follower checks that login follows the project.
-func follower(p *forgelink.Project, login, doing string) error {
+// follower checks that the acting user follows the project: by the user
+// id the request acts as (forgelink.ActorFrom) where the project records
+// its follower's id (logins change, and a freed login can be taken by
+// someone else), else by login (local mode's environment user, projects
+// followed before ids were kept).
+func follower(ctx context.Context, p *forgelink.Project, login, doing string) error {
+	if id := forgelink.ActorFrom(ctx); id != "" && p.FollowerID != "" {
+		if id != p.FollowerID {
+			return forgelink.Errorf(forgelink.Forbidden, "only a user who follows %s may %s", p.Slug, doing)
+		}
+		return nil
+	}
 	if login == "" || p.FollowedBy != login {
 		return forgelink.Errorf(forgelink.Forbidden, "only a user who follows %s may %s", p.Slug, doing)
 	}
@@ -181,7 +191,7 @@ func (s *Service) authorize(ctx context.Context, login string, slug forgelink.Sl
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := follower(p, login, doing); err != nil {
+	if err := follower(ctx, p, login, doing); err != nil {
 		return nil, nil, err
 	}
 	forge, err := s.Forges(ctx, slug.VCS)
@@ -555,7 +565,7 @@ func (s *Service) AddSSHKey(ctx context.Context, login string, slug forgelink.Sl
 	if err != nil {
 		return SSHKey{}, false, err
 	}
-	if err := follower(p, login, "manage its SSH keys"); err != nil {
+	if err := follower(ctx, p, login, "manage its SSH keys"); err != nil {
 		return SSHKey{}, false, err
 	}
 	hostname, err = ValidHostname(hostname)
@@ -735,7 +745,7 @@ func (s *Service) MintRunnerToken(ctx context.Context, login, pipelineID string)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := follower(p, login, "start its builds"); err != nil {
+	if err := follower(ctx, p, login, "start its builds"); err != nil {
 		return "", time.Time{}, err
 	}
 	return s.MintRunnerTokenFor(ctx, pl.ID)

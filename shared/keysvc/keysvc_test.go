@@ -191,3 +191,42 @@ func TestUnescapeNewlines(t *testing.T) {
 		}
 	}
 }
+
+// TestFollower: the follower is recognised by user id where both sides
+// have one, so a renamed follower keeps access and someone who took the
+// old login does not get it; by login otherwise.
+func TestFollower(t *testing.T) {
+	p := &forgelink.Project{Slug: forgelink.Slug{VCS: forgelink.GitHub, Org: "acme", Repo: "widget"}, FollowedBy: "octocat", FollowerID: "gh-583231"}
+	legacy := &forgelink.Project{Slug: p.Slug, FollowedBy: "octocat"}
+	tests := []struct {
+		name    string
+		project *forgelink.Project
+		actor   string
+		login   string
+		ok      bool
+	}{
+		{"same id and login", p, "gh-583231", "octocat", true},
+		{"renamed follower", p, "gh-583231", "octocat-renamed", true},
+		{"someone else took the login", p, "gh-999", "octocat", false},
+		{"environment user by login", p, "", "octocat", true},
+		{"environment user, other login", p, "", "hubot", false},
+		{"project without follower id, by login", legacy, "gh-583231", "octocat", true},
+		{"project without follower id, other login", legacy, "gh-583231", "hubot", false},
+		{"no login at all", legacy, "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.actor != "" {
+				ctx = forgelink.WithActor(ctx, tc.actor)
+			}
+			err := follower(ctx, tc.project, tc.login, "manage its checkout keys")
+			if tc.ok && err != nil {
+				t.Errorf("follower = %v, want nil", err)
+			}
+			if !tc.ok && forgelink.KindOf(err) != forgelink.Forbidden {
+				t.Errorf("follower = %v, want Forbidden", err)
+			}
+		})
+	}
+}
