@@ -128,6 +128,11 @@ type ProjectAccess struct {
 	// DeliveriesCheckedAt is the newest hook delivery time the sweep has
 	// looked at: failures after it are new.
 	DeliveriesCheckedAt time.Time `json:"deliveries_checked_at,omitzero"`
+	// DeliveriesAtCheck holds the ids of the deliveries at
+	// DeliveriesCheckedAt that the sweep has looked at: GitHub's times
+	// have whole seconds, so a delivery in that same second may come
+	// after the sweep read the list.
+	DeliveriesAtCheck []string `json:"deliveries_at_check,omitempty"`
 }
 
 // Probe is the outcome of one conditional read.
@@ -179,7 +184,7 @@ type AccessChecker interface {
 	// CheckDeployKey reads the installed deploy key: NotFound when it was
 	// deleted.
 	CheckDeployKey(ctx context.Context, slug Slug, keyID, etag string) (Probe, error)
-	// RecentDeliveries returns the hook's deliveries after since, newest
+	// RecentDeliveries returns the hook's deliveries at or after since, newest
 	// first, following the pagination cursor until it passes since. etag
 	// applies to the first page; NotModified returns none. A VCS without
 	// the API returns Invalid.

@@ -174,6 +174,7 @@ func (p *Project) Clone() *Project {
 		a := *p.Access
 		a.Repairs = slices.Clone(a.Repairs)
 		a.ETags = maps.Clone(a.ETags)
+		a.DeliveriesAtCheck = slices.Clone(a.DeliveriesAtCheck)
 		c.Access = &a
 	}
 	return &c

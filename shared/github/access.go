@@ -86,9 +86,11 @@ func (f *Forge) CheckDeployKey(ctx context.Context, slug forgelink.Slug, keyID, 
 	return p, nil
 }
 
-// RecentDeliveries lists the hook's deliveries after since, newest first:
-// GET .../hooks/{id}/deliveries?per_page=100, following the cursor of
-// each page's Link rel="next" until a delivery at or before since appears
+// RecentDeliveries lists the hook's deliveries at or after since, newest
+// first (GitHub's times have whole seconds: the caller tells the ones it
+// saw in since's second): GET .../hooks/{id}/deliveries?per_page=100,
+// following the cursor of each page's Link rel="next" until a delivery
+// before since appears
 // or there is no next page (at most maxDeliveryPages pages). etag applies
 // to the first page, whose ETag the Probe carries; NotModified returns no
 // deliveries.
@@ -124,7 +126,7 @@ func (f *Forge) RecentDeliveries(ctx context.Context, slug forgelink.Slug, hookI
 		}
 		for _, d := range ds {
 			at := d.GetDeliveredAt().Time
-			if !at.After(since) {
+			if at.Before(since) {
 				return out, first, nil
 			}
 			out = append(out, forgelink.HookDelivery{

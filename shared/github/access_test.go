@@ -323,10 +323,11 @@ func TestAccessRecentDeliveries(t *testing.T) {
 	}{
 		{name: "zero since reads every page", since: time.Time{}, wantN: n, wantPages: 3},
 		{name: "since before all", since: at(-1), wantN: n, wantPages: 3},
-		{name: "stops on the third page", since: at(10), wantN: n - 11, wantPages: 3},
-		{name: "stops on the second page", since: at(n - 150), wantN: 149, wantPages: 2},
-		{name: "stops on the first page", since: at(n - 60), wantN: 59, wantPages: 1},
-		{name: "nothing new", since: at(n - 1), wantN: 0, wantPages: 1},
+		{name: "stops on the third page", since: at(10), wantN: n - 10, wantPages: 3},
+		{name: "stops on the second page", since: at(n - 150), wantN: 150, wantPages: 2},
+		{name: "stops on the first page", since: at(n - 60), wantN: 60, wantPages: 1},
+		{name: "only the one at since", since: at(n - 1), wantN: 1, wantPages: 1},
+		{name: "nothing new", since: at(n), wantN: 0, wantPages: 1},
 	}
 	x := accessSetup(t)
 	for i := range n {

@@ -569,10 +569,18 @@ func (s *Service) checkDeliveries(ctx context.Context, ck forgelink.AccessChecke
 	if pr.NotModified {
 		return nil
 	}
+	// Deliveries in since's second that the last sweep looked at are not
+	// new; others in that second came after it read the list.
+	seen := map[string]bool{}
+	if since.Equal(acc.DeliveriesCheckedAt) {
+		for _, id := range acc.DeliveriesAtCheck {
+			seen[id] = true
+		}
+	}
 	newest := since
 	redelivered, failed := 0, 0
 	for _, d := range ds {
-		if !d.DeliveredAt.After(since) {
+		if d.DeliveredAt.Before(since) || d.DeliveredAt.Equal(since) && seen[d.ID] {
 			continue
 		}
 		if d.DeliveredAt.After(newest) {
@@ -591,7 +599,13 @@ func (s *Service) checkDeliveries(ctx context.Context, ck forgelink.AccessChecke
 		}
 		redelivered++
 	}
-	acc.DeliveriesCheckedAt = newest
+	var atNewest []string
+	for _, d := range ds {
+		if d.DeliveredAt.Equal(newest) {
+			atNewest = append(atNewest, d.ID)
+		}
+	}
+	acc.DeliveriesCheckedAt, acc.DeliveriesAtCheck = newest, atNewest
 	if failed > 0 {
 		repair := ""
 		if redelivered > 0 {

@@ -407,3 +407,27 @@ func TestRedeliveryRetriedAfterTransientFailure(t *testing.T) {
 		t.Errorf("a third sweep redelivered again: %v", got)
 	}
 }
+
+// TestDeliveryInTheSameSecondAsTheLastCheck: GitHub's delivery times have
+// whole seconds. A delivery that fails in the same second as the newest
+// one the last sweep looked at, but after that sweep read the list, is
+// still redelivered by the next sweep; the one already handled is not.
+func TestDeliveryInTheSameSecondAsTheLastCheck(t *testing.T) {
+	f := newFixture(t)
+	p := f.followRepo(t, "gh/acme/widget")
+	second := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+	f.gh.AddHookDelivery("acme/widget", p.WebhookVCSID, vcsfake.HookDeliveryRecord{GUID: "g-first", Event: "push", Payload: []byte(`{}`), StatusCode: http.StatusBadGateway, DeliveredAt: second})
+	f.sweep(t, orgaccess.Scope{})
+	if got := f.gh.Redeliveries("acme/widget"); !slices.Equal(got, []string{"g-first"}) {
+		t.Fatalf("first sweep redelivered %v, want g-first", got)
+	}
+	f.gh.AddHookDelivery("acme/widget", p.WebhookVCSID, vcsfake.HookDeliveryRecord{GUID: "g-same-second", Event: "push", Payload: []byte(`{}`), StatusCode: http.StatusBadGateway, DeliveredAt: second})
+	f.sweep(t, orgaccess.Scope{})
+	if got := f.gh.Redeliveries("acme/widget"); !slices.Equal(got, []string{"g-first", "g-same-second"}) {
+		t.Errorf("after the second sweep redelivered %v, want g-first then g-same-second, each once", got)
+	}
+	f.sweep(t, orgaccess.Scope{})
+	if got := f.gh.Redeliveries("acme/widget"); len(got) != 2 {
+		t.Errorf("a third sweep redelivered again: %v", got)
+	}
+}
