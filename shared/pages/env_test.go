@@ -328,7 +328,7 @@ func rsaPEM(t *testing.T) string {
 }
 
 // mustContain fails unless body holds every one of want, as written or
-// with character references resolved (html/template writes + as &#43;).
+// with character references resolved (the pages write ' as &#39;).
 func mustContain(t *testing.T, what, body string, want ...string) {
 	t.Helper()
 	plain := html.UnescapeString(body)

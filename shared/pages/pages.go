@@ -8,13 +8,16 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"forgelink/shared/apiauth"
 	"forgelink/shared/follow"
@@ -80,14 +83,8 @@ const (
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
-//go:embed templates/*.html
-var templateFS embed.FS
-
 //go:embed static
 var staticFS embed.FS
-
-// templates are the pages, each the base layout with its own "content".
-var templates = parseTemplates()
 
 // staticVersion is a short hash of each static file, appended to its URL
 // so that a cached copy is never stale after an upgrade.
@@ -110,39 +107,111 @@ func hashStatic() map[string]string {
 	return out
 }
 
-var funcs = template.FuncMap{
-	"static": func(name string) string { return "/static/" + name + "?v=" + staticVersion[name] },
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return t.UTC().Format("2006-01-02 15:04 UTC")
-	},
-	"short": func(sha string) string {
-		if len(sha) > 7 {
-			return sha[:7]
-		}
-		return sha
-	},
-	"keyType": func(k keysvc.Key) string {
-		if k.Type == forgelink.CheckoutUserKey {
-			return "User key"
-		}
-		return "Deploy key"
-	},
-	"stateText": stateText,
+// static is a static file's URL, with its content's hash.
+func static(name string) templ.SafeURL {
+	return templ.SafeURL("/static/" + name + "?v=" + staticVersion[name])
 }
 
-func parseTemplates() map[string]*template.Template {
-	base := template.Must(template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/base.html"))
-	out := map[string]*template.Template{}
-	for _, name := range []string{"signin", "repos", "project", "pipeline", "orgaccess", "error"} {
-		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
+// when is a time as the pages show it.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
 	}
-	return out
+	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
-// layout is what every page template gets.
+// short is a commit's short SHA.
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// keyType names a checkout key's type.
+func keyType(k keysvc.Key) string {
+	if k.Type == forgelink.CheckoutUserKey {
+		return "User key"
+	}
+	return "Deploy key"
+}
+
+// projectURL is a project page's path, or one of its forms' with suffix
+// ("/follow", ...). The slug was validated (letters, digits, '-', '_',
+// '.'), so the URL is safe as it is.
+func projectURL(slug forgelink.Slug, suffix string) templ.SafeURL {
+	return templ.SafeURL(projectPath(slug) + suffix)
+}
+
+// slugURL is the project page's path of a stored slug ("gh/org/repo"),
+// or templ's failed-sanitization URL when the slug is not valid.
+func slugURL(s string) templ.SafeURL {
+	if _, err := forgelink.ParseSlug(s); err != nil {
+		return templ.FailedSanitizationURL
+	}
+	return templ.SafeURL("/projects/" + s)
+}
+
+// pipelineURL is a pipeline page's path.
+func pipelineURL(id string) templ.SafeURL {
+	return templ.SafeURL("/pipelines/" + url.PathEscape(id))
+}
+
+// followAction is the path suffix of the Follow or Unfollow form.
+func followAction(following bool) string { return pick(following, "/unfollow", "/follow") }
+
+// followLabel is the Follow or Unfollow button's text.
+func followLabel(following bool) string { return pick(following, "Unfollow", "Follow") }
+
+// pick is a if cond, else b.
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// orElse is s, or def when s is empty.
+func orElse(s, def string) string { return pick(s != "", s, def) }
+
+// firstOf is the first non-empty string of ss.
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// prefixed is prefix+s, or "" when s is empty: " by octocat".
+func prefixed(prefix, s string) string { return pick(s != "", prefix+s, "") }
+
+// idIf is " "+id when cond holds: one more id in an aria-describedby.
+func idIf(cond bool, id string) string { return pick(cond, " "+id, "") }
+
+// prNumber is " #12" for pull request 12, "" for none.
+func prNumber(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return " #" + strconv.Itoa(n)
+}
+
+// sinceText is " since <when>", or "" for a zero time.
+func sinceText(t time.Time) string { return pick(!t.IsZero(), " since "+when(t), "") }
+
+// repairsText is " Repaired: <what>." for each repair.
+func repairsText(repairs []string) string {
+	var b strings.Builder
+	for _, r := range repairs {
+		b.WriteString(" Repaired: " + r + ".")
+	}
+	return b.String()
+}
+
+// layout is what every page gets; the page's own view is its component's
+// other parameter.
 type layout struct {
 	// Title is the page's <title> and its one h1.
 	Title string
@@ -155,7 +224,6 @@ type layout struct {
 	// Flash says what the last POST did; Alert what went wrong.
 	Flash string
 	Alert string
-	Page  any
 }
 
 // session is the signed-in user of a request and the session's CSRF token.
@@ -335,11 +403,13 @@ func isForm(r *http.Request) bool {
 	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
-// render answers the page. Templates are executed into a buffer first, so
-// a failure is a clean 500.
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, l layout) {
+// render answers the page (name is for the log). It is rendered into a
+// buffer first, so a failure is a clean 500. templ's components stop at a
+// cancelled context, as the request's is once the client has closed its
+// side (a form cut off in transit): the page is still rendered and sent.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name string, page templ.Component) {
 	var buf bytes.Buffer
-	if err := templates[name].ExecuteTemplate(&buf, "base", l); err != nil {
+	if err := page.Render(context.WithoutCancel(r.Context()), &buf); err != nil {
 		p.log().ErrorContext(r.Context(), "page: render failed", "page", name, "err", err)
 		http.Error(w, "forgelink could not show this page.", http.StatusInternalServerError)
 		return
@@ -351,11 +421,11 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 
 // errorPage answers a page that says what went wrong. s may be nil.
 func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, title, message string) {
-	l := layout{Title: title, Page: struct{ Message string }{message}}
+	l := layout{Title: title}
 	if s != nil {
 		l.User, l.CSRF = s.User, s.CSRF
 	}
-	p.render(w, r, status, "error", l)
+	p.render(w, r, status, "error", errorHTML(l, message))
 }
 
 // failed answers an error page for err: its message when a person may

@@ -56,7 +56,7 @@ func (p *Pages) pipeline(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	title := "Pipeline " + strconv.FormatInt(pl.Number, 10) + " of " + slug.FullName()
-	p.render(w, r, http.StatusOK, "pipeline", layout{Title: title, User: s.User, CSRF: s.CSRF, Page: v})
+	p.render(w, r, http.StatusOK, "pipeline", pipelineHTML(layout{Title: title, User: s.User, CSRF: s.CSRF}, v))
 }
 
 // orgAccessView is the org-access page.
@@ -101,6 +101,5 @@ func (p *Pages) orgAccess(w http.ResponseWriter, r *http.Request, s *session) {
 			}
 		}
 	}
-	l.Page = v
-	p.render(w, r, http.StatusOK, "orgaccess", l)
+	p.render(w, r, http.StatusOK, "orgaccess", orgAccessHTML(l, v))
 }

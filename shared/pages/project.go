@@ -2,11 +2,12 @@ package pages
 
 import (
 	"encoding/base64"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"forgelink/shared/badge"
 	"forgelink/shared/forgelink"
@@ -26,7 +27,8 @@ const (
 type projectView struct {
 	Slug    forgelink.Slug
 	VCSName string
-	RepoURL string
+	// RepoURL is the repository on the VCS, made of the validated slug.
+	RepoURL templ.SafeURL
 	// Followed is false for a repository forgelink does not follow: the
 	// page then offers Follow only.
 	Followed bool
@@ -42,7 +44,7 @@ type projectView struct {
 	Failed      []*forgelink.DeliveryRecord
 	Access      *forgelink.ProjectAccess
 	// BitbucketKeysURL is where a Bitbucket user adds an SSH key.
-	BitbucketKeysURL string
+	BitbucketKeysURL templ.SafeURL
 	projectForm
 }
 
@@ -61,8 +63,10 @@ type projectForm struct {
 // badgeView is the status badge and its Markdown.
 type badgeView struct {
 	// Image is the badge as a data: URI, so that it shows on the page for
-	// a private project too (its public URL needs a token).
-	Image    template.URL
+	// a private project too (its public URL needs a token). templ refuses
+	// data: URLs in src unless they are a SafeURL: this one is forgelink's
+	// own badge SVG, base64-encoded.
+	Image    templ.SafeURL
 	Message  string
 	URL      string
 	Markdown string
@@ -110,17 +114,16 @@ func (p *Pages) showProject(w http.ResponseWriter, r *http.Request, s *session, 
 	if form.Submitted != nil {
 		v.Settings = *form.Submitted
 	}
-	l.Page = v
-	p.render(w, r, status, "project", l)
+	p.render(w, r, status, "project", projectHTML(l, v))
 }
 
 func (p *Pages) projectView(r *http.Request, slug forgelink.Slug) (*projectView, error) {
 	ctx := r.Context()
 	v := &projectView{Slug: slug, VCSName: slug.VCS.Name(), StatusLabel: slug.VCS.Name() + " Status updates",
 		BitbucketKeysURL: "https://bitbucket.org/account/settings/ssh-keys/"}
-	v.RepoURL = "https://github.com/" + slug.FullName()
+	v.RepoURL = templ.SafeURL("https://github.com/" + slug.FullName())
 	if slug.VCS == forgelink.Bitbucket {
-		v.RepoURL = "https://bitbucket.org/" + slug.FullName()
+		v.RepoURL = templ.SafeURL("https://bitbucket.org/" + slug.FullName())
 	}
 	pr, err := p.Store.GetProject(ctx, slug)
 	if forgelink.KindOf(err) == forgelink.NotFound {
@@ -207,7 +210,7 @@ func (p *Pages) badgeOf(r *http.Request, pr *forgelink.Project, recent []*forgel
 	base := p.baseURL(r)
 	img := base + "/" + slug.VCS.Short() + "/" + url.PathEscape(slug.Org) + "/" + url.PathEscape(slug.Repo) + ".svg"
 	return badgeView{
-		Image:    template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg)),
+		Image:    templ.SafeURL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg)),
 		Message:  msg,
 		URL:      img,
 		Markdown: "[![forgelink](" + img + ")](" + base + projectPath(slug) + ")",

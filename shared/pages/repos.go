@@ -70,8 +70,7 @@ func (p *Pages) showRepos(w http.ResponseWriter, r *http.Request, s *session, st
 			v.Groups = append(v.Groups, *g)
 		}
 	}
-	l.Page = v
-	p.render(w, r, status, "repos", l)
+	p.render(w, r, status, "repos", reposHTML(l, v))
 }
 
 // follow installs the deploy key and the webhook (admin needed). The form

@@ -65,7 +65,7 @@ func (p *Pages) signInPage(w http.ResponseWriter, r *http.Request, status int, n
 		http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/login", MaxAge: int(loginTTL / time.Second),
 			HttpOnly: true, Secure: p.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	}
-	p.render(w, r, status, "signin", layout{Title: "Sign in to forgelink", Page: v})
+	p.render(w, r, status, "signin", signInHTML(layout{Title: "Sign in to forgelink"}, v))
 }
 
 // tokenSignIn is POST /login: local mode's "API token" form. The right
