@@ -8,7 +8,7 @@ FN        ?= webhook
 EVENT     ?= events/github-push.json
 BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
-.PHONY: all build test unit lint vet fmt-check fuzz replay run invoke bench bench-load bench-cold events clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build test unit lint vet fmt-check fuzz replay run invoke bench bench-load bench-cold events generate clean $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -63,6 +63,10 @@ run:
 ## invoke: FN=<function> EVENT=events/<file>.json - run the bootstrap under the Lambda Runtime Interface Emulator against local DynamoDB/SQS/KMS
 invoke:
 	./infra/invoke.sh $(FN) $(EVENT)
+
+## generate: regenerate the settings pages' Go code (shared/pages/*_templ.go) from their .templ files with templ (go.mod's tool); commit both, make test checks they match
+generate:
+	$(GO) tool templ generate -path shared/pages
 
 ## events: regenerate the signed sample events in events/
 events:
