@@ -1,10 +1,8 @@
 // Command pages is forgelink's settings pages function: the repositories
 // you may follow, each project's checkout and additional SSH keys,
 // advanced settings, status badge and pipelines, one pipeline, and org
-// access, server-rendered (shared/pages). It is apart from the keys API
-// because html/template calls methods by reflection, which keeps every
-// exported method of every linked type in the binary: the API function
-// stays small without it.
+// access, server-rendered (shared/pages, templ's generated code: no
+// reflection, so the bootstrap is the API function's size).
 package main
 
 import (

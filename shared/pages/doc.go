@@ -1,8 +1,9 @@
 // Package pages serves forgelink's settings pages: server-rendered HTML
-// (html/template, embedded templates and one small stylesheet) for people
-// who would rather click than curl, with CircleCI's words so that its users
-// find their way. Every page and form works with JavaScript off; one tiny
-// script (/static/copy.js) adds copy buttons.
+// (templ components, *.templ, compiled to Go in *_templ.go by make
+// generate; one small embedded stylesheet) for people who would rather
+// click than curl, with CircleCI's words so that its users find their way.
+// Every page and form works with JavaScript off; one tiny script
+// (/static/copy.js) adds copy buttons.
 //
 //	pg := &pages.Pages{Users: users, Store: st, Pipelines: st, Follow: followSvc, Keys: keySvc, Access: access}
 //	for _, route := range pages.Routes {
@@ -35,4 +36,11 @@
 // Every answer carries a Content-Security-Policy without inline script or
 // style, X-Frame-Options DENY, Referrer-Policy same-origin and
 // X-Content-Type-Options nosniff; pages are Cache-Control no-store.
+//
+// templ escapes every value it writes and sanitizes URL attributes (href,
+// src, action) as html/template does; templ.SafeURL marks only URLs this
+// package builds itself: paths of validated slugs, constants and the
+// badge's data: URI. No text/template or html/template: they call methods
+// by reflection, which keeps every exported method of every linked type in
+// the binary.
 package pages
