@@ -41,7 +41,7 @@ func main() {
 	vcs := forges.ForUsers(cfg, nil, users.Token)
 	keys := &keysvc.Service{Store: store, Keys: store, Pipelines: store, Sealer: seal, Forges: vcs, Log: log}
 	handoff := queue.NewSQSHandoff(sqs.NewFromConfig(aws), cfg.PipelinesQueue, cfg.StatusQueue)
-	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}
+	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintPipelineTokens, PublicURL: cfg.PublicURL}
 	// Refusals mark the project's org access at once, not at the next sweep.
 	access := &orgaccess.Service{Store: store, Log: log}
 	svc := &trigger.Service{Store: store, Readers: forges.Readers(vcs), Handoff: handoff, Access: access, Log: log}

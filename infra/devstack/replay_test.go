@@ -131,7 +131,7 @@ func runReplayLambda(t *testing.T, n int, seed uint64, outage time.Duration) {
 	// trigger
 	keys := &keysvc.Service{Store: st.store, Keys: st.store, Pipelines: st.store, Sealer: st.seal, Forges: vcs, Log: logger}
 	handoff := queue.NewSQSHandoff(st.sqs, pipelinesQ, statusQ)
-	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintRunnerTokenFor, MintExecutor: keys.MintExecutorTokenFor, PublicURL: cfg.PublicURL}
+	handoff.Runner = &queue.RunnerAccess{Mint: keys.MintPipelineTokens, PublicURL: cfg.PublicURL}
 	access := &orgaccess.Service{Store: st.store, Log: logger}
 	trig := &trigger.Service{Store: st.store, Readers: forges.Readers(vcs), Handoff: handoff, Access: access, Log: logger}
 	triggerPump := &replaySQSPump{client: st.sqs, url: intakeQ, handle: queue.SQSHandler(trig.Handle, queue.SQSOptions{Deliveries: st.store, OnDead: trig.RecordDead, Log: logger})}

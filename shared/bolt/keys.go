@@ -162,20 +162,25 @@ func (s *Store) deleteFromProject(name []byte, project forgelink.Slug, key []byt
 	})
 }
 
-// MintRunnerToken stores t unless a token with its hash exists (Conflict).
-// At most every runnerSweepEvery it also deletes the tokens that expired,
-// so the bucket holds few dead ones without a full scan on every mint.
-func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) error {
-	if t.Hash == "" || t.ExpiresAt.IsZero() {
-		return fmt.Errorf("bolt: mint runner token: %w", forgelink.Errorf(forgelink.Invalid, "runner token needs a hash and an expiry time"))
+// MintRunnerTokens stores the tokens in one transaction, all or none:
+// Conflict when a token with one of their hashes exists. At most every
+// runnerSweepEvery it also deletes the tokens that expired, so the bucket
+// holds few dead ones without a full scan on every mint.
+func (s *Store) MintRunnerTokens(ctx context.Context, ts ...*forgelink.RunnerToken) error {
+	if err := forgelink.ValidRunnerTokens(ts); err != nil {
+		return fmt.Errorf("bolt: mint runner tokens: %w", err)
 	}
-	rec := *t
-	rec.Used = false
-	v, err := json.Marshal(&rec)
-	if err != nil {
-		return fmt.Errorf("bolt: mint runner token for pipeline %s: %w", t.PipelineID, err)
+	values := make([][]byte, len(ts))
+	for i, t := range ts {
+		rec := *t
+		rec.Used = false
+		v, err := json.Marshal(&rec)
+		if err != nil {
+			return fmt.Errorf("bolt: mint runner token for pipeline %s: %w", t.PipelineID, err)
+		}
+		values[i] = v
 	}
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(runnerTokensBucket)
 		if err != nil {
 			return err
@@ -185,13 +190,20 @@ func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) e
 				return err
 			}
 		}
-		if b.Get([]byte(t.Hash)) != nil {
-			return forgelink.Errorf(forgelink.Conflict, "runner token exists")
+		for _, t := range ts {
+			if b.Get([]byte(t.Hash)) != nil {
+				return forgelink.Errorf(forgelink.Conflict, "runner token exists")
+			}
 		}
-		return b.Put([]byte(t.Hash), v)
+		for i, t := range ts {
+			if err := b.Put([]byte(t.Hash), values[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("bolt: mint runner token for pipeline %s: %w", t.PipelineID, err)
+		return fmt.Errorf("bolt: mint runner tokens for pipeline %s: %w", ts[0].PipelineID, err)
 	}
 	return nil
 }

@@ -217,25 +217,50 @@ func validKeyName(fingerprint string) error {
 	return nil
 }
 
-// MintRunnerToken stores t unless a token with its hash exists (Conflict).
-// expires_at, in epoch seconds, lets DynamoDB's TTL delete it later.
-func (s *Store) MintRunnerToken(ctx context.Context, t *forgelink.RunnerToken) error {
-	if t.Hash == "" || t.ExpiresAt.IsZero() {
-		return fmt.Errorf("dynamo: mint runner token: %w", forgelink.Errorf(forgelink.Invalid, "runner token needs a hash and an expiry time"))
+// MintRunnerTokens stores the tokens all or none: one conditional PutItem
+// for one token, one transaction for more; Conflict when a token with one
+// of their hashes exists. expires_at, in epoch seconds, lets DynamoDB's
+// TTL delete them later.
+func (s *Store) MintRunnerTokens(ctx context.Context, ts ...*forgelink.RunnerToken) error {
+	if err := forgelink.ValidRunnerTokens(ts); err != nil {
+		return fmt.Errorf("dynamo: mint runner tokens: %w", err)
 	}
-	rec := *t
-	rec.Used = false
-	body, err := json.Marshal(&rec)
+	items := make([]map[string]types.AttributeValue, len(ts))
+	for i, t := range ts {
+		rec := *t
+		rec.Used = false
+		body, err := json.Marshal(&rec)
+		if err != nil {
+			return fmt.Errorf("dynamo: mint runner token for pipeline %s: %w", t.PipelineID, err)
+		}
+		item := keyItem(runnerPK(t.Hash), runnerSK)
+		item[attrBody] = strValue(string(body))
+		item[attrUsed] = &types.AttributeValueMemberBOOL{Value: false}
+		item[attrExecutor] = &types.AttributeValueMemberBOOL{Value: t.Executor}
+		item[attrExpiresAt] = numValue(t.ExpiresAt.Unix())
+		items[i] = item
+	}
+	exists := errors.New("runner token exists")
+	var err error
+	if len(items) == 1 {
+		err = s.putNew(ctx, items[0], exists)
+	} else {
+		writes := make([]types.TransactWriteItem, len(items))
+		for i, item := range items {
+			writes[i] = types.TransactWriteItem{Put: &types.Put{
+				TableName:           &s.tables.Keys,
+				Item:                item,
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}}
+		}
+		if err = s.transactWrite(ctx, writes); conditionFailures(err) != nil {
+			err = forgelink.E(forgelink.Conflict, exists.Error(), err)
+		} else {
+			err = classify(err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("dynamo: mint runner token for pipeline %s: %w", t.PipelineID, err)
-	}
-	item := keyItem(runnerPK(t.Hash), runnerSK)
-	item[attrBody] = strValue(string(body))
-	item[attrUsed] = &types.AttributeValueMemberBOOL{Value: false}
-	item[attrExecutor] = &types.AttributeValueMemberBOOL{Value: t.Executor}
-	item[attrExpiresAt] = numValue(t.ExpiresAt.Unix())
-	if err := s.putNew(ctx, item, errors.New("runner token exists")); err != nil {
-		return fmt.Errorf("dynamo: mint runner token for pipeline %s: %w", t.PipelineID, err)
+		return fmt.Errorf("dynamo: mint runner tokens for pipeline %s: %w", ts[0].PipelineID, err)
 	}
 	return nil
 }

@@ -94,6 +94,40 @@ type RunnerToken struct {
 	Executor bool `json:"executor,omitempty"`
 }
 
+// MaxTokensPerMint bounds MintRunnerTokens (DynamoDB writes them in one
+// transaction).
+const MaxTokensPerMint = 25
+
+// ValidRunnerTokens checks tokens for MintRunnerTokens: one to
+// MaxTokensPerMint, each with a hash and an expiry time, no hash twice.
+func ValidRunnerTokens(ts []*RunnerToken) error {
+	if len(ts) == 0 || len(ts) > MaxTokensPerMint {
+		return Errorf(Invalid, "mint 1 to %d runner tokens at once, not %d", MaxTokensPerMint, len(ts))
+	}
+	seen := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		if t == nil || t.Hash == "" || t.ExpiresAt.IsZero() {
+			return Errorf(Invalid, "runner token needs a hash and an expiry time")
+		}
+		if seen[t.Hash] {
+			return Errorf(Conflict, "runner token hash given twice")
+		}
+		seen[t.Hash] = true
+	}
+	return nil
+}
+
+// PipelineTokens are the tokens a pipeline's hand-off carries to its
+// executor, in clear (the stores keep only their hashes).
+type PipelineTokens struct {
+	// Runner is the single-use checkout token.
+	Runner          string
+	RunnerExpiresAt time.Time
+	// Executor is the status-reporting token; "" when none was minted.
+	Executor          string
+	ExecutorExpiresAt time.Time
+}
+
 // ExecutorTokenPrefix starts every executor token, so that an API can tell
 // it from an API token without a store lookup.
 const ExecutorTokenPrefix = "fle_"
@@ -125,10 +159,12 @@ type KeyStore interface {
 	// DeleteSSHKey removes an additional SSH key, or returns NotFound.
 	DeleteSSHKey(ctx context.Context, project Slug, hostname, fingerprintMD5 string) error
 
-	// MintRunnerToken stores t (whose Hash is set and Used false) unless a
-	// token with its hash exists (Conflict). t.ExpiresAt must be set;
-	// stores may forget the token after it.
-	MintRunnerToken(ctx context.Context, t *RunnerToken) error
+	// MintRunnerTokens stores the tokens (each with Hash and ExpiresAt
+	// set; Used is stored false) in one write, all or none: Conflict when
+	// a token with one of their hashes exists. Stores may forget a token
+	// after its ExpiresAt. A pipeline's hand-off mints its checkout and
+	// executor tokens together.
+	MintRunnerTokens(ctx context.Context, ts ...*RunnerToken) error
 	// ConsumeRunnerToken marks the token with this hash used and returns
 	// it, if it exists, is unused and has not expired at now; otherwise it
 	// returns Unauthorized and changes nothing. Of concurrent callers with

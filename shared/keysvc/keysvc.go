@@ -752,50 +752,68 @@ func (s *Service) MintRunnerToken(ctx context.Context, login, pipelineID string)
 }
 
 // MintRunnerTokenFor mints a runner token for a pipeline without checking
-// who asks: for the hand-off to the executor, which forgelink trusts.
+// who asks: for the hand-off of a pipeline the trigger just created.
 func (s *Service) MintRunnerTokenFor(ctx context.Context, pipelineID string) (string, time.Time, error) {
-	raw := make([]byte, 32)
-	if _, err := io.ReadFull(s.random(), raw); err != nil {
-		return "", time.Time{}, fmt.Errorf("keysvc: generate runner token: %w", err)
+	token, rec, err := s.newToken("flr_", pipelineID, s.runnerTTL(), false)
+	if err == nil {
+		err = s.Keys.MintRunnerTokens(ctx, rec)
 	}
-	token := "flr_" + base64.RawURLEncoding.EncodeToString(raw)
-	ttl := s.RunnerTokenTTL
-	if ttl <= 0 {
-		ttl = DefaultRunnerTokenTTL
-	}
-	expires := s.now().Add(ttl)
-	err := s.Keys.MintRunnerToken(ctx, &forgelink.RunnerToken{
-		Hash: forgelink.HashRunnerToken(token), PipelineID: pipelineID, ExpiresAt: expires,
-	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("keysvc: mint runner token for pipeline %s: %w", pipelineID, err)
 	}
-	s.log().InfoContext(ctx, "runner token minted", "pipeline", pipelineID, "expires_at", expires)
-	return token, expires, nil
+	s.log().InfoContext(ctx, "runner token minted", "pipeline", pipelineID, "expires_at", rec.ExpiresAt)
+	return token, rec.ExpiresAt, nil
 }
 
 // DefaultExecutorTokenTTL is how long an executor token is good for: as
 // long as a pipeline may run, with room for queueing.
 const DefaultExecutorTokenTTL = 24 * time.Hour
 
-// MintExecutorTokenFor mints the executor token of a pipeline: it
+// MintPipelineTokens mints a new pipeline's hand-off tokens in one store
+// write: its single-use checkout token, and its executor token, which
 // authenticates the pipeline's status reports (POST
 // /api/v2/pipeline/{id}/status) and nothing else, any number of times
-// until it expires. Only its hash is stored.
-func (s *Service) MintExecutorTokenFor(ctx context.Context, pipelineID string) (string, time.Time, error) {
+// until it expires. Only their hashes are stored.
+func (s *Service) MintPipelineTokens(ctx context.Context, pipelineID string) (forgelink.PipelineTokens, error) {
+	fail := func(err error) (forgelink.PipelineTokens, error) {
+		return forgelink.PipelineTokens{}, fmt.Errorf("keysvc: mint tokens for pipeline %s: %w", pipelineID, err)
+	}
+	runner, runnerRec, err := s.newToken("flr_", pipelineID, s.runnerTTL(), false)
+	if err != nil {
+		return fail(err)
+	}
+	executor, executorRec, err := s.newToken(forgelink.ExecutorTokenPrefix, pipelineID, DefaultExecutorTokenTTL, true)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.Keys.MintRunnerTokens(ctx, runnerRec, executorRec); err != nil {
+		return fail(err)
+	}
+	s.log().InfoContext(ctx, "pipeline tokens minted", "pipeline", pipelineID, "expires_at", runnerRec.ExpiresAt)
+	return forgelink.PipelineTokens{
+		Runner: runner, RunnerExpiresAt: runnerRec.ExpiresAt,
+		Executor: executor, ExecutorExpiresAt: executorRec.ExpiresAt,
+	}, nil
+}
+
+func (s *Service) runnerTTL() time.Duration {
+	if s.RunnerTokenTTL > 0 {
+		return s.RunnerTokenTTL
+	}
+	return DefaultRunnerTokenTTL
+}
+
+// newToken returns a random token with prefix and the record that stores
+// its hash.
+func (s *Service) newToken(prefix, pipelineID string, ttl time.Duration, executor bool) (string, *forgelink.RunnerToken, error) {
 	raw := make([]byte, 32)
 	if _, err := io.ReadFull(s.random(), raw); err != nil {
-		return "", time.Time{}, fmt.Errorf("keysvc: generate executor token: %w", err)
+		return "", nil, fmt.Errorf("generate token: %w", err)
 	}
-	token := forgelink.ExecutorTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	expires := s.now().Add(DefaultExecutorTokenTTL)
-	err := s.Keys.MintRunnerToken(ctx, &forgelink.RunnerToken{
-		Hash: forgelink.HashRunnerToken(token), PipelineID: pipelineID, ExpiresAt: expires, Executor: true,
-	})
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("keysvc: mint executor token for pipeline %s: %w", pipelineID, err)
-	}
-	return token, expires, nil
+	token := prefix + base64.RawURLEncoding.EncodeToString(raw)
+	return token, &forgelink.RunnerToken{
+		Hash: forgelink.HashRunnerToken(token), PipelineID: pipelineID, ExpiresAt: s.now().Add(ttl), Executor: executor,
+	}, nil
 }
 
 // Checkout uses up a runner token and returns the checkout material of

@@ -28,12 +28,9 @@ type PipelineMessage struct {
 
 // RunnerAccess mints the pipeline-scoped tokens of hand-offs.
 type RunnerAccess struct {
-	// Mint returns a single-use checkout token for the pipeline and its
-	// expiry.
-	Mint func(ctx context.Context, pipelineID string) (string, time.Time, error)
-	// MintExecutor returns the pipeline's executor token and its expiry.
-	// Optional.
-	MintExecutor func(ctx context.Context, pipelineID string) (string, time.Time, error)
+	// Mint returns the pipeline's single-use checkout token and its
+	// executor token (optional: "" when none), minted in one store write.
+	Mint func(ctx context.Context, pipelineID string) (forgelink.PipelineTokens, error)
 	// PublicURL is the base of the checkout and status URLs.
 	PublicURL string
 }
@@ -42,23 +39,17 @@ type RunnerAccess struct {
 // tokens, and an errored pipeline (nothing to run) gets none.
 func (a *RunnerAccess) message(ctx context.Context, p *forgelink.Pipeline) (*PipelineMessage, error) {
 	m := &PipelineMessage{Pipeline: p}
-	if a == nil || p.State == forgelink.PipelineErrored {
+	if a == nil || a.Mint == nil || p.State == forgelink.PipelineErrored {
 		return m, nil
 	}
 	base := strings.TrimRight(a.PublicURL, "/") + "/api/v2/pipeline/" + p.ID
-	if a.Mint != nil {
-		tok, exp, err := a.Mint(ctx, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("mint runner token: %w", err)
-		}
-		m.RunnerToken, m.RunnerTokenExpiresAt, m.CheckoutURL = tok, &exp, base+"/checkout"
+	toks, err := a.Mint(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("mint pipeline tokens: %w", err)
 	}
-	if a.MintExecutor != nil {
-		tok, exp, err := a.MintExecutor(ctx, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("mint executor token: %w", err)
-		}
-		m.ExecutorToken, m.ExecutorTokenExpiresAt, m.StatusURL = tok, &exp, base+"/status"
+	m.RunnerToken, m.RunnerTokenExpiresAt, m.CheckoutURL = toks.Runner, &toks.RunnerExpiresAt, base+"/checkout"
+	if toks.Executor != "" {
+		m.ExecutorToken, m.ExecutorTokenExpiresAt, m.StatusURL = toks.Executor, &toks.ExecutorExpiresAt, base+"/status"
 	}
 	return m, nil
 }

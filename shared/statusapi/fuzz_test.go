@@ -47,7 +47,7 @@ func (f *fuzzPipelines) next(tb testing.TB) {
 	}
 	f.n++
 	rt := &forgelink.RunnerToken{Hash: forgelink.HashRunnerToken(f.token()), PipelineID: got.ID, ExpiresAt: time.Now().Add(24 * time.Hour), Executor: true}
-	if err := f.st.MintRunnerToken(ctx, rt); err != nil {
+	if err := f.st.MintRunnerTokens(ctx, rt); err != nil {
 		tb.Fatal(err)
 	}
 	f.current = got
@@ -87,7 +87,7 @@ func FuzzReport(f *testing.F) {
 	pipes := &fuzzPipelines{st: st}
 	pipes.next(f)
 	other := forgelink.ExecutorTokenPrefix + "fuzz-other-pipeline"
-	if err := st.MintRunnerToken(context.Background(), &forgelink.RunnerToken{Hash: forgelink.HashRunnerToken(other), PipelineID: "0d6f7b0e-56a7-4e0b-9d3c-3c2c6f1a9d11", ExpiresAt: time.Now().Add(24 * time.Hour), Executor: true}); err != nil {
+	if err := st.MintRunnerTokens(context.Background(), &forgelink.RunnerToken{Hash: forgelink.HashRunnerToken(other), PipelineID: "0d6f7b0e-56a7-4e0b-9d3c-3c2c6f1a9d11", ExpiresAt: time.Now().Add(24 * time.Hour), Executor: true}); err != nil {
 		f.Fatal(err)
 	}
 	svc := &statussvc.Service{Store: st, Requests: fuzzRequests{}, PublicURL: "https://ci.example.com", Log: discardLog()}

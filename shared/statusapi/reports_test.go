@@ -126,7 +126,7 @@ func newReportFixture(t *testing.T, publicURL string) *reportFixture {
 		{checkoutToken, f.this.ID, now.Add(time.Hour), false},
 	} {
 		rt := &forgelink.RunnerToken{Hash: forgelink.HashRunnerToken(tok.token), PipelineID: tok.pipeline, ExpiresAt: tok.expires, Executor: tok.executor}
-		if err := st.MintRunnerToken(ctx, rt); err != nil {
+		if err := st.MintRunnerTokens(ctx, rt); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -146,7 +146,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 	}
 	statusSvc.Requests = statuses
 	handoff := &queue.LocalHandoff{Log: log, Statuses: statuses, Runner: &queue.RunnerAccess{
-		Mint: keySvc.MintRunnerTokenFor, MintExecutor: keySvc.MintExecutorTokenFor, PublicURL: cfg.PublicURL,
+		Mint: keySvc.MintPipelineTokens, PublicURL: cfg.PublicURL,
 	}}
 	consume, onDead := opts.Consume, queue.DeadLetterFunc(nil)
 	if consume == nil {

@@ -28,6 +28,7 @@ func RunKeys(t *testing.T, newStore func(t *testing.T) forgelink.KeyStore) {
 	t.Run("RunnerToken", func(t *testing.T) { testRunnerToken(t, newStore) })
 	t.Run("RunnerTokenExpired", func(t *testing.T) { testRunnerTokenExpired(t, newStore) })
 	t.Run("RunnerTokenConflict", func(t *testing.T) { testRunnerTokenConflict(t, newStore) })
+	t.Run("MintTokensTogether", func(t *testing.T) { testMintTokensTogether(t, newStore) })
 	t.Run("CheckRunnerToken", func(t *testing.T) { testCheckRunnerToken(t, newStore) })
 	t.Run("CheckRunnerTokenRefused", func(t *testing.T) { testCheckRunnerTokenRefused(t, newStore) })
 	t.Run("ConsumeExecutorToken", func(t *testing.T) { testConsumeExecutorToken(t, newStore) })
@@ -272,10 +273,10 @@ func testRunnerToken(t *testing.T, newStore func(*testing.T) forgelink.KeyStore)
 	ctx := t.Context()
 	now := time.Now()
 	tok := runnerToken("secret-1", "pipeline-1", now.Add(15*time.Minute))
-	if err := s.MintRunnerToken(ctx, tok); err != nil {
+	if err := s.MintRunnerTokens(ctx, tok); err != nil {
 		t.Fatalf("MintRunnerToken: %v", err)
 	}
-	if err := s.MintRunnerToken(ctx, runnerToken("secret-2", "pipeline-1", now.Add(15*time.Minute))); err != nil {
+	if err := s.MintRunnerTokens(ctx, runnerToken("secret-2", "pipeline-1", now.Add(15*time.Minute))); err != nil {
 		t.Fatalf("MintRunnerToken of a second token for the pipeline: %v", err)
 	}
 	_, err := s.ConsumeRunnerToken(ctx, forgelink.HashRunnerToken("unknown"), now)
@@ -304,7 +305,7 @@ func testRunnerTokenExpired(t *testing.T, newStore func(*testing.T) forgelink.Ke
 	ctx := t.Context()
 	now := time.Now()
 	tok := runnerToken("secret", "pipeline-1", now.Add(5*time.Minute))
-	if err := s.MintRunnerToken(ctx, tok); err != nil {
+	if err := s.MintRunnerTokens(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.ConsumeRunnerToken(ctx, tok.Hash, now.Add(time.Hour))
@@ -316,7 +317,7 @@ func testRunnerTokenExpired(t *testing.T, newStore func(*testing.T) forgelink.Ke
 	}
 
 	past := runnerToken("old", "pipeline-1", now.Add(-time.Hour))
-	if err := s.MintRunnerToken(ctx, past); err != nil {
+	if err := s.MintRunnerTokens(ctx, past); err != nil {
 		t.Fatalf("MintRunnerToken of an already expired token: %v", err)
 	}
 	_, err = s.ConsumeRunnerToken(ctx, past.Hash, now)
@@ -327,16 +328,65 @@ func testRunnerTokenConflict(t *testing.T, newStore func(*testing.T) forgelink.K
 	s := newStore(t)
 	ctx := t.Context()
 	tok := runnerToken("secret", "pipeline-1", time.Now().Add(time.Hour))
-	if err := s.MintRunnerToken(ctx, tok); err != nil {
+	if err := s.MintRunnerTokens(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	keysWantKind(t, "MintRunnerToken with a taken hash", s.MintRunnerToken(ctx, runnerToken("secret", "pipeline-2", time.Now().Add(time.Hour))), forgelink.Conflict)
+	keysWantKind(t, "MintRunnerToken with a taken hash", s.MintRunnerTokens(ctx, runnerToken("secret", "pipeline-2", time.Now().Add(time.Hour))), forgelink.Conflict)
 	got, err := s.ConsumeRunnerToken(ctx, tok.Hash, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.PipelineID != "pipeline-1" {
 		t.Errorf("after a lost mint, the token is for %q, want pipeline-1", got.PipelineID)
+	}
+}
+
+// testMintTokensTogether mints a hand-off's checkout and executor tokens
+// in one call: both work; a call in which one hash is taken stores
+// neither; bad input is Invalid (or Conflict for a hash given twice) and
+// stores nothing.
+func testMintTokensTogether(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Now()
+	runner, executor := runnerToken("checkout", "pipeline-1", now.Add(15*time.Minute)), executorToken("executor", "pipeline-1", now.Add(24*time.Hour))
+	if err := s.MintRunnerTokens(ctx, runner, executor); err != nil {
+		t.Fatalf("MintRunnerTokens(checkout, executor): %v", err)
+	}
+	if got, err := s.CheckRunnerToken(ctx, executor.Hash, now); err != nil || got.PipelineID != "pipeline-1" || !got.Executor {
+		t.Errorf("CheckRunnerToken(executor) = %+v, %v; want pipeline-1's executor token", got, err)
+	}
+	if got, err := s.ConsumeRunnerToken(ctx, runner.Hash, now); err != nil || got.PipelineID != "pipeline-1" || got.Executor {
+		t.Errorf("ConsumeRunnerToken(checkout) = %+v, %v; want pipeline-1's checkout token", got, err)
+	}
+
+	// All or none: the new token is not stored when the other's hash is taken.
+	fresh := runnerToken("fresh", "pipeline-2", now.Add(time.Hour))
+	keysWantKind(t, "MintRunnerTokens(fresh, taken)", s.MintRunnerTokens(ctx, fresh, runnerToken("executor", "pipeline-2", now.Add(time.Hour))), forgelink.Conflict)
+	_, err := s.ConsumeRunnerToken(ctx, fresh.Hash, now)
+	keysWantKind(t, "ConsumeRunnerToken of a token whose mint lost", err, forgelink.Unauthorized)
+
+	tooMany := make([]*forgelink.RunnerToken, forgelink.MaxTokensPerMint+1)
+	for i := range tooMany {
+		tooMany[i] = runnerToken(fmt.Sprint("many-", i), "pipeline-3", now.Add(time.Hour))
+	}
+	for _, tc := range []struct {
+		name string
+		ts   []*forgelink.RunnerToken
+		want forgelink.Kind
+	}{
+		{"none", nil, forgelink.Invalid},
+		{"no hash", []*forgelink.RunnerToken{{PipelineID: "pipeline-3", ExpiresAt: now.Add(time.Hour)}}, forgelink.Invalid},
+		{"no expiry", []*forgelink.RunnerToken{runnerToken("no-expiry", "pipeline-3", time.Time{})}, forgelink.Invalid},
+		{"nil token", []*forgelink.RunnerToken{runnerToken("with-nil", "pipeline-3", now.Add(time.Hour)), nil}, forgelink.Invalid},
+		{"hash twice", []*forgelink.RunnerToken{runnerToken("twice", "pipeline-3", now.Add(time.Hour)), runnerToken("twice", "pipeline-3", now.Add(time.Hour))}, forgelink.Conflict},
+		{"too many", tooMany, forgelink.Invalid},
+	} {
+		keysWantKind(t, "MintRunnerTokens("+tc.name+")", s.MintRunnerTokens(ctx, tc.ts...), tc.want)
+	}
+	for _, secret := range []string{"with-nil", "twice", "many-0"} {
+		_, err := s.ConsumeRunnerToken(ctx, forgelink.HashRunnerToken(secret), now)
+		keysWantKind(t, "ConsumeRunnerToken("+secret+") after a refused mint", err, forgelink.Unauthorized)
 	}
 }
 
@@ -364,7 +414,7 @@ func testCheckRunnerToken(t *testing.T, newStore func(*testing.T) forgelink.KeyS
 	s := newStore(t)
 	now := time.Now()
 	tok := executorToken("executor-secret", "pipeline-1", now.Add(15*time.Minute))
-	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
+	if err := s.MintRunnerTokens(t.Context(), tok); err != nil {
 		t.Fatalf("MintRunnerToken(executor): %v", err)
 	}
 	// Checking changes nothing: the token checks again and again.
@@ -386,7 +436,7 @@ func testCheckRunnerTokenRefused(t *testing.T, newStore func(*testing.T) forgeli
 	expired := executorToken("expired-secret", "pipeline-1", now.Add(-time.Minute))
 	good := executorToken("good-secret", "pipeline-1", now.Add(time.Hour))
 	for _, tok := range []*forgelink.RunnerToken{checkout, expired, good} {
-		if err := s.MintRunnerToken(ctx, tok); err != nil {
+		if err := s.MintRunnerTokens(ctx, tok); err != nil {
 			t.Fatalf("MintRunnerToken(executor %t): %v", tok.Executor, err)
 		}
 	}
@@ -427,7 +477,7 @@ func testConsumeExecutorToken(t *testing.T, newStore func(*testing.T) forgelink.
 	s := newStore(t)
 	now := time.Now()
 	tok := executorToken("executor-secret", "pipeline-1", now.Add(time.Hour))
-	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
+	if err := s.MintRunnerTokens(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
@@ -472,7 +522,7 @@ func testConcurrentCreateSSHKey(t *testing.T, newStore func(*testing.T) forgelin
 func testConcurrentConsumeRunnerToken(t *testing.T, newStore func(*testing.T) forgelink.KeyStore) {
 	s := newStore(t)
 	tok := runnerToken("secret", "pipeline-1", time.Now().Add(time.Hour))
-	if err := s.MintRunnerToken(t.Context(), tok); err != nil {
+	if err := s.MintRunnerTokens(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
 	errs := race(writers, func(int) error {
