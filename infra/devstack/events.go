@@ -74,6 +74,7 @@ var samples = []sampleEvent{
 	{file: "keys-create-checkout-key.json", method: "POST", route: "ANY /api/v2/{proxy+}", path: "/api/v2/project/gh/" + SampleOrg + "/" + SampleRepo + "/checkout-key",
 		headers: map[string]string{"circle-token": SampleAPIToken}, body: `{"type":"deploy-key"}`},
 	{file: "badge.json", method: "GET", route: "GET /gh/{proxy+}", path: "/gh/" + SampleOrg + "/" + SampleRepo + ".svg"},
+	{file: "pages-home.json", method: "GET", route: "GET /", path: "/", headers: map[string]string{"accept": "text/html"}},
 	{file: "status-report.json", method: "POST", route: "POST /api/v2/pipeline/{id}/status", path: "/api/v2/pipeline/" + SamplePipelineID + "/status",
 		headers: map[string]string{"circle-token": SampleAPIToken}, body: `{"state":"running","workflow":"ci"}`},
 }
