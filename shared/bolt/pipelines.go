@@ -127,11 +127,14 @@ func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*for
 	if rec.ID == "" {
 		rec.ID = uuid.NewString()
 	}
-	var existing *forgelink.Pipeline
+	var (
+		existing *forgelink.Pipeline
+		stored   []byte // the record as written
+	)
 	// Batch (group commit) may run the function again: it only touches tx
 	// and what it sets afresh.
 	err = s.db.Batch(func(tx *bbolt.Tx) error {
-		existing = nil
+		existing, stored = nil, nil
 		revs, err := projectBucket(tx, pipelineRevsBucket, rec.Project, true)
 		if err != nil {
 			return err
@@ -165,6 +168,7 @@ func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*for
 		if err := pipelines.Put([]byte(rec.ID), v); err != nil {
 			return err
 		}
+		stored = v
 		if err := numbers.Put(numberKey(n), []byte(rec.ID)); err != nil {
 			return err
 		}
@@ -174,19 +178,11 @@ func (s *Store) CreatePipeline(ctx context.Context, p *forgelink.Pipeline) (*for
 		return existing, fmt.Errorf("bolt: create pipeline %s %s@%s: %w", p.Project, p.RefKey(), p.Revision, err)
 	}
 	p.ID, p.Number = rec.ID, rec.Number
-	return clonePipeline(&rec)
-}
-
-// clonePipeline returns a deep copy of p, so callers share nothing with
-// each other or with the store.
-func clonePipeline(p *forgelink.Pipeline) (*forgelink.Pipeline, error) {
-	v, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("bolt: copy pipeline %s: %w", p.ID, err)
-	}
+	// The copy returned is decoded from the bytes stored: it shares
+	// nothing with p or the store.
 	var c forgelink.Pipeline
-	if err := json.Unmarshal(v, &c); err != nil {
-		return nil, fmt.Errorf("bolt: copy pipeline %s: %w", p.ID, err)
+	if err := json.Unmarshal(stored, &c); err != nil {
+		return nil, fmt.Errorf("bolt: create pipeline %s: decode: %w", rec.ID, err)
 	}
 	return &c, nil
 }
