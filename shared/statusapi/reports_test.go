@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -328,6 +329,14 @@ func TestReportBadRequests(t *testing.T) {
 	desc := strings.Repeat("y", 64<<10-len(`{"state":"running","description":""}`))
 	if got := f.report(t, f.this.ID, execToken, `{"state":"running","description":"`+desc+`"}`); got.status != http.StatusOK {
 		t.Errorf("a body of exactly 64 KiB: %d %s, want 200", got.status, got.message())
+	}
+	// Only what is posted is queued: the description cut to 140 characters.
+	reqs := f.queue.all()
+	if n := len(reqs); n == 0 {
+		t.Fatal("no status request queued")
+	}
+	if got := reqs[len(reqs)-1].Description; utf8.RuneCountInString(got) != forgelink.MaxStatusDescription || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "yyy") {
+		t.Errorf("queued description = %d characters (%.20q…), want %d ending in …", utf8.RuneCountInString(got), got, forgelink.MaxStatusDescription)
 	}
 }
 

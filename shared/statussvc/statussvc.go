@@ -90,6 +90,12 @@ func (s *Service) Report(ctx context.Context, pipelineID string, r Report) (*for
 			return nil, false, err
 		}
 	}
+	if strings.TrimSpace(r.Description) != "" {
+		// Only what is posted is queued: white space folded, cut to
+		// MaxStatusDescription characters (a report may carry a whole
+		// log's worth; GitHub keeps 140).
+		r.Description = forgelink.StatusDescription(r.State, r.Workflow, r.Description)
+	}
 	for attempt := 1; ; attempt++ {
 		p, err := s.Store.GetPipeline(ctx, pipelineID)
 		if err != nil {
