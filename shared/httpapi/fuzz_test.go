@@ -200,6 +200,21 @@ func FuzzSettingsPatch(f *testing.F) {
 //
 //	go test -run '^$' -fuzz '^FuzzCheckoutKeyCreate$' -fuzztime 30s ./shared/httpapi
 func FuzzCheckoutKeyCreate(f *testing.F) {
+	fuzzCheckoutKeyCreate(f, "/api/v1.1/project/", "public_key")
+}
+
+// FuzzCheckoutKeyCreateV2 is FuzzCheckoutKeyCreate on v2's POST
+// .../checkout-key, which reads the same body and answers v2's key shape
+// ("public-key").
+//
+//	go test -run '^$' -fuzz '^FuzzCheckoutKeyCreateV2$' -fuzztime 30s ./shared/httpapi
+func FuzzCheckoutKeyCreateV2(f *testing.F) {
+	fuzzCheckoutKeyCreate(f, "/api/v2/project/", "public-key")
+}
+
+// fuzzCheckoutKeyCreate fuzzes POST <prefix><project>/checkout-key, whose
+// 201 answer holds the public key in publicKeyField.
+func fuzzCheckoutKeyCreate(f *testing.F, prefix, publicKeyField string) {
 	for _, s := range []string{
 		`{"type":"deploy-key"}`, `{"type":"user-key","key_type":"ed25519"}`, `{"type":"github-user-key"}`,
 		`{"type":"bitbucket-user-key","key_type":"ED25519"}`, `{"key_type":"rsa"}`, `{"key_type":"dsa"}`,
@@ -219,7 +234,7 @@ func FuzzCheckoutKeyCreate(f *testing.F) {
 		if follower && (httpjson.DecodeStrict(body, &req) != nil || !strings.EqualFold(req.KeyType, "rsa")) {
 			token = fuzzFollower
 		}
-		path := "/api/v1.1/project/" + project + "/checkout-key"
+		path := prefix + project + "/checkout-key"
 		status, out := api.do(t, http.MethodPost, path, token, body)
 		if status != http.StatusCreated {
 			return
@@ -228,7 +243,7 @@ func FuzzCheckoutKeyCreate(f *testing.F) {
 			t.Fatalf("%q: a stranger made a checkout key: %v", body, out)
 		}
 		fp, _ := out["fingerprint"].(string)
-		if fp == "" || out["public_key"] == nil {
+		if fp == "" || out[publicKeyField] == nil {
 			t.Fatalf("%q: 201 without the key: %v", body, out)
 		}
 		if status, out := api.do(t, http.MethodDelete, path+"/"+url.PathEscape(fp), fuzzFollower, nil); status != http.StatusOK {
